@@ -1,0 +1,19 @@
+"""Streamlit entry: navigation over the pages (and nothing else)."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Studio", page_icon=":material/photo_library:", layout="wide")
+navigation = st.navigation({
+    "Data": [
+        st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:", default=True),
+        st.Page("pages/label.py", title="Label", icon=":material/draw:"),
+    ],
+    "Models": [
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
+    ],
+    "Work": [
+        st.Page("pages/jobs.py", title="Jobs", icon=":material/work_history:"),
+    ],
+})
+navigation.run()

@@ -1,0 +1,71 @@
+"""Models: every version with its metadata, training curves and files; import outside models."""
+
+import pandas as pd
+import streamlit as st
+
+from studio.errors import StudioError
+from studio.plots import training_curves
+from studio.registry import get_model, import_model, list_models, model_dir, remove_model
+from studio.training.loop import read_log
+from studio.transfer import save_upload
+
+st.title("Models")
+task = st.segmented_control("Task", ["all", "semantic", "instance", "classification", "sequence"], default="all",
+                            key="models_task")
+versions = list_models(None if task in (None, "all") else task)
+if not versions:
+    st.info("No model versions yet: queue a training run on the Train page, or import a checkpoint below.")
+else:
+    table = pd.DataFrame([{"name": v.name, "task": v.task, "classes": len(v.classes), "source": v.source,
+                           **{k: round(x, 4) for k, x in v.metrics.items() if isinstance(x, float)},
+                           "evaluations": v.evaluations, "created": v.created} for v in versions])
+    st.dataframe(table, hide_index=True, width="stretch")
+    name = st.selectbox("Version", [v.name for v in versions], key="models_version")
+    version = get_model(name)
+    folder = model_dir(version)
+    left, right = st.columns([2, 1])
+    with left:
+        rows = read_log(folder / "training_log.csv")
+        if rows:
+            st.plotly_chart(training_curves(rows, title="Training"), width="stretch")
+        metrics = {k: v for k, v in version.metrics.items() if isinstance(v, (int, float))}
+        for column, (key, value) in zip(st.columns(max(min(len(metrics), 4), 1)), list(metrics.items())[:4]):
+            column.metric(key, f"{value:.4f}" if isinstance(value, float) else value)
+    with right:
+        st.markdown(f"**{version.architecture}** {version.backbone} · {version.task} · v{version.semver} · "
+                    f"{version.source}")
+        st.markdown("Classes: " + ", ".join(c["name"] for c in version.classes))
+        st.caption(f"Folder: `{folder}` · sha256 `{version.checksum[:16]}…`")
+        for role, file_name in version.files.items():
+            path = folder / file_name
+            if path.is_file():
+                st.download_button(f"{role}: {file_name} ({path.stat().st_size / 1e6:.1f} MB)", path.read_bytes(),
+                                   file_name=file_name, key=f"dl-{version.id}-{role}", icon=":material/download:")
+        with st.popover("Remove this version", icon=":material/delete:"):
+            force = st.checkbox("Also delete its evaluations", key="models_force")
+            if st.button("Remove", type="primary", key="models_remove"):
+                try:
+                    st.toast(f"removed {remove_model(version.id, force=force)}")
+                    st.rerun()
+                except StudioError as exc:
+                    st.error(str(exc))
+        with st.expander("config.yaml"):
+            st.json(version.config, expanded=False)
+
+st.subheader("Import a model")
+upload = st.file_uploader("A .pt / .pth checkpoint (state_dict or checkpoint dict) or an .onnx file",
+                          type=["pt", "pth", "onnx"], key="models_upload")
+cols = st.columns(4)
+import_task = cols[0].selectbox("Task", ["(from the file)", "semantic", "classification", "instance", "sequence"])
+import_arch = cols[1].text_input("Architecture", placeholder="unet")
+import_backbone = cols[2].text_input("Backbone", placeholder="resnet34")
+import_classes = cols[3].text_input("Classes (comma separated)", placeholder="box,jar,bottle")
+if st.button("Import", icon=":material/upload:", disabled=upload is None):
+    try:
+        path = save_upload(upload.name, upload.getvalue())
+        imported = import_model(path, task=None if import_task.startswith("(") else import_task,
+                                architecture=import_arch or None, backbone=import_backbone or None,
+                                classes=import_classes or None)
+        st.success(f"Imported as {imported.name}")
+    except StudioError as exc:
+        st.error(str(exc))

@@ -1,0 +1,328 @@
+"""`studio ...`: the command line. Each command is a thin call into the core.
+
+Failures print one line (``studio: <reason>``) and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from studio.config import get_settings
+from studio.errors import StudioError
+from studio.commands import register_all
+from studio.commands.common import ensure_db, print_json, tqdm_progress
+
+app = typer.Typer(help="Studio: label, train, evaluate and export vision models, locally.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+import_app = typer.Typer(help="Import a dataset (runs here with a progress bar, or --queue for the worker).",
+                         no_args_is_help=True)
+export_app = typer.Typer(help="Export a dataset; every export is re-read and checked before it is reported done.",
+                         no_args_is_help=True)
+jobs_app = typer.Typer(help="List, inspect and cancel jobs.", invoke_without_command=True)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+app.add_typer(jobs_app, name="jobs")
+
+APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="dataset name (created on import)")]
+QueueOpt = Annotated[bool, typer.Option("--queue", help="run as a job on the worker instead of here")]
+
+
+def _print_json(obj: object) -> None:
+    print_json(obj)
+
+
+def _ensure_db() -> None:
+    ensure_db()
+
+
+def _enqueue(kind: str, params: dict) -> None:
+    from studio.jobs import enqueue
+
+    job_id = enqueue(kind, params)
+    typer.echo(f"queued job {job_id} ({kind}); follow it with `studio jobs show {job_id}`")
+
+
+# ---- setup -----------------------------------------------------------------------------
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database (alembic) and the data folders."""
+    from studio.db import current_revision, migrate
+
+    settings = get_settings()
+    for folder in (settings.data_dir, settings.store_dir, settings.models_dir / "sam"):
+        folder.mkdir(parents=True, exist_ok=True)
+    migrate()
+    typer.echo(f"database {settings.db_url} at revision {current_revision()}; data in {settings.data_dir}/")
+
+
+@app.command()
+def demo(
+    name: Annotated[str, typer.Option(help="dataset name")] = "shelves",
+    images: Annotated[int, typer.Option(help="number of generated shelf scenes")] = 24,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same images)")] = 0,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="only when the database has no dataset")] = False,
+) -> None:
+    """Generate synthetic shelf scenes with exact instance masks and import them."""
+    from studio.datasets import ingest_doc, list_datasets
+    from studio.demo import generate_demo
+
+    _ensure_db()
+    if if_empty and list_datasets():
+        typer.echo("database already has datasets; demo not loaded")
+        return
+    folder = get_settings().data_dir / "demo" / f"{name}-seed{seed}-{images}"
+    with tqdm_progress("demo") as progress:
+        doc = generate_demo(folder, n_images=images, seed=seed)
+        report = ingest_doc(doc, dataset=name, progress=progress)
+    typer.echo(f"dataset {name!r}: {report.images_added} images, {report.annotations_added} annotations")
+
+
+@app.command()
+def worker(workers: Annotated[int, typer.Option(help="jobs run at the same time")] = 2) -> None:
+    """Run the job worker (consumer) until Ctrl-C."""
+    from backend.worker import run_worker
+
+    _ensure_db()
+    run_worker(workers)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8501,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    with_worker: Annotated[bool, typer.Option("--with-worker", help="also start the worker; Ctrl-C stops both")] = False,
+) -> None:
+    """Start the Streamlit app (and optionally the worker)."""
+    from studio.offline import STREAMLIT_OFFLINE_FLAGS
+
+    _ensure_db()
+    children: list[subprocess.Popen] = []
+    if with_worker:
+        children.append(subprocess.Popen([sys.executable, "-m", "studio.cli", "worker"]))
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", host,
+               "--server.port", str(port), "--server.maxUploadSize", "4096",
+               "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal", *STREAMLIT_OFFLINE_FLAGS]
+    typer.echo(f"studio on http://{host}:{port}  (Ctrl-C stops {'app and worker' if with_worker else 'the app'})")
+    app_process = subprocess.Popen(command)
+    children.append(app_process)
+    try:
+        app_process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+# ---- datasets --------------------------------------------------------------------------
+
+@app.command()
+def datasets() -> None:
+    """List datasets with their counts."""
+    from studio.datasets import list_datasets
+
+    _ensure_db()
+    rows = list_datasets()
+    if not rows:
+        typer.echo("no datasets yet: `studio demo` or `studio import images FOLDER --dataset NAME`")
+    for d in rows:
+        typer.echo(f"{d.name:24} {d.images:7} images {d.annotations:8} annotations {d.classes:4} classes "
+                   f"{d.versions:3} versions  created {d.created_at}")
+
+
+@app.command()
+def stats(dataset: Annotated[str, typer.Argument(help="dataset name")]) -> None:
+    """Counts per split, class, status and source, and the dataset's versions (JSON)."""
+    from studio.datasets import dataset_stats
+
+    _ensure_db()
+    _print_json(dataset_stats(dataset))
+
+
+@app.command()
+def snapshot(dataset: Annotated[str, typer.Argument(help="dataset name")],
+             note: Annotated[str, typer.Option(help="what changed")] = "") -> None:
+    """Freeze the dataset (images + accepted annotations) as a new immutable version."""
+    from studio.datasets import snapshot as take_snapshot
+
+    _ensure_db()
+    version = take_snapshot(dataset, note)
+    typer.echo(f"{dataset} v{version.version}: {version.image_count} images, {version.annotation_count} annotations")
+
+
+def _import(fmt: str, source: Path, dataset: str, link: bool, split: Optional[str], queue: bool) -> None:
+    from studio.transfer import import_dataset
+
+    _ensure_db()
+    if queue:
+        _enqueue("import", {"format": fmt, "source": str(source.resolve()), "dataset": dataset,
+                            "link": link, "split": split})
+        return
+    with tqdm_progress(f"import {fmt}") as progress:
+        report = import_dataset(fmt=fmt, source=source, dataset=dataset, link=link, split=split, progress=progress)
+    typer.echo(f"{dataset}: +{report.images_added} images, +{report.annotations_added} annotations, "
+               f"{len(report.duplicates)} duplicates, {len(report.skipped)} skipped")
+    for line in report.duplicates[:20]:
+        typer.echo(f"  duplicate: {line}")
+    for line in report.skipped[:50]:
+        typer.echo(f"  skipped: {line}")
+
+
+SourceArg = Annotated[Path, typer.Argument(help="folder, file, or .zip/.tar archive")]
+LinkOpt = Annotated[bool, typer.Option("--link", help="keep images where they are instead of copying them")]
+SplitOpt = Annotated[Optional[str], typer.Option(help="put every image in this split (train/val/test)")]
+
+
+@import_app.command("images")
+def import_images(source: SourceArg, dataset: DatasetOpt, link: LinkOpt = False, split: SplitOpt = None,
+                  queue: QueueOpt = False) -> None:
+    """A folder of images (unreadable files are skipped and listed)."""
+    _import("images", source, dataset, link, split, queue)
+
+
+@import_app.command("coco")
+def import_coco(source: SourceArg, dataset: DatasetOpt, link: LinkOpt = False, split: SplitOpt = None,
+                queue: QueueOpt = False) -> None:
+    """COCO instances JSON (polygons, RLE, crowd), or a folder with annotations.json + images/."""
+    _import("coco", source, dataset, link, split, queue)
+
+
+@import_app.command("yolo")
+def import_yolo(source: SourceArg, dataset: DatasetOpt, link: LinkOpt = False, split: SplitOpt = None,
+                queue: QueueOpt = False) -> None:
+    """YOLO-seg: data.yaml + images/ + labels/."""
+    _import("yolo", source, dataset, link, split, queue)
+
+
+@import_app.command("masks")
+def import_masks(source: SourceArg, dataset: DatasetOpt, link: LinkOpt = False, split: SplitOpt = None,
+                 queue: QueueOpt = False) -> None:
+    """Indexed/palette PNG masks (255 = unlabelled) + a classes file (VOC layout)."""
+    _import("masks", source, dataset, link, split, queue)
+
+
+def _export(fmt: str, out: Path, dataset: str, mode: str, version: Optional[int], force: bool, queue: bool) -> None:
+    from studio.transfer import export_dataset
+
+    _ensure_db()
+    if queue:
+        _enqueue("export", {"format": fmt, "dataset": dataset, "out": str(out.resolve()), "mode": mode,
+                            "version": version, "force": force})
+        return
+    with tqdm_progress(f"export {fmt}") as progress:
+        report = export_dataset(fmt=fmt, dataset=dataset, out=out, mode=mode, version=version, force=force,
+                                progress=progress)
+    typer.echo(f"wrote {report.path}: {report.images} images, {report.annotations} objects; "
+               f"checked {report.checked}, min IoU {report.min_iou:.3f}"
+               + (f", {report.rle_fallbacks} masks with holes kept as RLE" if report.rle_fallbacks else ""))
+    for note in report.notes:
+        typer.echo(f"  note: {note}")
+
+
+OutArg = Annotated[Path, typer.Argument(help="output folder (refused if it exists, unless --force)")]
+VersionOpt = Annotated[Optional[int], typer.Option(help="export this snapshot instead of the live dataset")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="replace an existing output")]
+
+
+@export_app.command("coco")
+def export_coco(out: OutArg, dataset: DatasetOpt,
+                mode: Annotated[str, typer.Option(help="rle, or polygon (masks with holes stay RLE)")] = "rle",
+                version: VersionOpt = None, force: ForceOpt = False, queue: QueueOpt = False) -> None:
+    """COCO instances JSON + images/."""
+    _export("coco", out, dataset, mode, version, force, queue)
+
+
+@export_app.command("yolo")
+def export_yolo(out: OutArg, dataset: DatasetOpt, version: VersionOpt = None, force: ForceOpt = False,
+                queue: QueueOpt = False) -> None:
+    """YOLO-seg (holes joined to their outline so they survive rasterising)."""
+    _export("yolo", out, dataset, "polygon", version, force, queue)
+
+
+@export_app.command("masks")
+def export_masks(out: OutArg, dataset: DatasetOpt, version: VersionOpt = None, force: ForceOpt = False,
+                 queue: QueueOpt = False) -> None:
+    """Palette PNG masks + classes.json."""
+    _export("masks", out, dataset, "rle", version, force, queue)
+
+
+# ---- jobs ------------------------------------------------------------------------------
+
+@jobs_app.callback()
+def jobs_default(ctx: typer.Context) -> None:
+    """Without a subcommand: list recent jobs."""
+    if ctx.invoked_subcommand is None:
+        jobs_list()
+
+
+@jobs_app.command("list")
+def jobs_list(status: Annotated[Optional[str], typer.Option(help="only jobs in this status")] = None) -> None:
+    """Recent jobs, newest first."""
+    from studio.jobs import list_jobs
+
+    _ensure_db()
+    for job in list_jobs(status=status):
+        typer.echo(f"{job.id}  {job.kind:10} {job.status:10} {job.progress * 100:5.1f}%  {job.message[:60]}")
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: str) -> None:
+    """One job with its parameters, result, error and log."""
+    from studio.jobs import get_job
+
+    _ensure_db()
+    _print_json(get_job(job_id).model_dump())
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: str) -> None:
+    """Cancel a queued job, or stop a running one."""
+    from studio.jobs import cancel
+
+    _ensure_db()
+    job = cancel(job_id)
+    typer.echo(f"{job.id}: {job.status}" + (" (stop requested)" if job.cancel_requested and not
+                                              job.status == "cancelled" else ""))
+
+
+register_all(app)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: str) -> None:
+    """Queue a finished job again (a training run resumes from its last checkpoint)."""
+    from studio.jobs import retry
+
+    _ensure_db()
+    typer.echo(f"queued job {retry(job_id)} (again: {job_id})")
+
+
+def main() -> None:
+    """Console entry: run the app, turning studio errors into one line and exit status 1."""
+    try:
+        app()
+    except StudioError as exc:
+        typer.echo(f"studio: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,27 @@
+"""Feature commands of `studio ...`, one module per feature, registered on the main app.
+
+Each module listed in :data:`FEATURE_MODULES` defines ``register(app: typer.Typer) -> None``
+that adds its commands or sub-apps (``studio pull``, ``studio cache``, ``studio train`` ...).
+Modules must import cheaply: heavy imports (torch, models) go inside the command bodies,
+so ``studio --help`` stays fast. Shared helpers for command bodies live in
+``studio.commands.common``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+FEATURE_MODULES: tuple[str, ...] = (
+    "studio.commands.segment",  # pull sam-*, cache info | clear, embed
+    "studio.commands.models",  # train, tune, models list | show | import | remove | cleanup
+    "studio.commands.modelops",  # evaluate, compare, export onnx | torchscript, bench, prelabel
+    "studio.commands.keypoints",  # keypoints import | list, pull mediapipe
+)
+
+
+def register_all(app: typer.Typer) -> None:
+    """Let every feature module add its commands to ``app``."""
+    for name in FEATURE_MODULES:
+        importlib.import_module(name).register(app)

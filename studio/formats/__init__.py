@@ -1,0 +1,1 @@
+"""Dataset formats: pure converters between files and ``DatasetDoc`` first, load/save last."""

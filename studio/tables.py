@@ -1,0 +1,284 @@
+"""SQLModel tables of ``annotations.db``. Schema changes go through alembic (studio/migrations).
+
+Masks are stored as COCO RLE JSON (``{"size": [h, w], "counts": "<compressed str>"}``);
+bboxes as COCO ``[x, y, w, h]`` in pixels. Times are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC (sqlmodel's UTCDateTime columns refuse naive values)."""
+    return datetime.now(timezone.utc)
+
+
+class Split(str, Enum):
+    train = "train"
+    val = "val"
+    test = "test"
+
+
+class Task(str, Enum):
+    """What a model predicts; decides its metrics, its export and how pages draw it."""
+
+    semantic = "semantic"  # a class per pixel (UNet, DeepLabV3+)
+    instance = "instance"  # masks per object with a class and score (YOLOv8-seg)
+    classification = "classification"  # one class per image
+    sequence = "sequence"  # a keypoint sequence -> gloss (+ category) (sign language)
+
+
+class AnnotationStatus(str, Enum):
+    draft = "draft"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+class JobStatus(str, Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+# Annotation.source values: "manual", "sam", "fallback", "import", or "model:<version>".
+ANNOTATION_SOURCES = ("manual", "sam", "fallback", "import")
+
+
+class Dataset(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    description: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LabelClass(SQLModel, table=True):
+    """A class of a dataset. ``index`` is the value in masks / model outputs (0 = background
+    when a dataset names one; imported COCO keeps its category ids)."""
+
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "name", name="uq_labelclass_dataset_name"),
+        UniqueConstraint("dataset_id", "index", name="uq_labelclass_dataset_index"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    name: str
+    color: str = "#ff0000"  # "#rrggbb"
+    index: int
+
+
+class Image(SQLModel, table=True):
+    """An image of a dataset. ``content_hash`` is the sha256 of the original file bytes."""
+
+    __table_args__ = (UniqueConstraint("dataset_id", "content_hash", name="uq_image_dataset_hash"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    content_hash: str = Field(max_length=64)
+    file_name: str  # the name it was imported under (relative path inside the source)
+    stored_path: str  # absolute, or relative to the data dir for the content-addressed store
+    width: int
+    height: int
+    split: str = Field(default=Split.train.value)
+    # "Send to review" (Compare page): the image comes back into the Label page's queue.
+    review_requested: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    review_note: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Annotation(SQLModel, table=True):
+    __table_args__ = (Index("ix_annotation_image_status", "image_id", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    image_id: int = Field(foreign_key="image.id", index=True, ondelete="CASCADE")
+    class_id: int = Field(foreign_key="labelclass.id", index=True, ondelete="CASCADE")
+    rle: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    bbox: list[float] = Field(sa_column=Column(JSON, nullable=False))  # [x, y, w, h]
+    area: int = 0
+    iscrowd: bool = False
+    score: float | None = None
+    source: str = "manual"
+    status: str = Field(default=AnnotationStatus.accepted.value)
+    author: str = ""
+    seconds_spent: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DatasetVersion(SQLModel, table=True):
+    """An immutable snapshot of a dataset (images, classes and accepted annotations).
+
+    Rows of ``VersionImage`` / ``VersionAnnotation`` copy what training needs, so later
+    edits or deletions of the live dataset never change a version.
+    """
+
+    __table_args__ = (UniqueConstraint("dataset_id", "version", name="uq_datasetversion_dataset_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    version: int  # 1, 2, ... per dataset
+    note: str = ""
+    classes: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # [{name, color, index}]
+    image_count: int = 0
+    annotation_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class VersionImage(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="datasetversion.id", index=True, ondelete="CASCADE")
+    image_id: int | None = None  # the live image it came from (may since have been deleted)
+    content_hash: str = Field(max_length=64)
+    file_name: str
+    stored_path: str
+    width: int
+    height: int
+    split: str
+
+
+class VersionAnnotation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    version_image_id: int = Field(foreign_key="versionimage.id", index=True, ondelete="CASCADE")
+    class_index: int
+    rle: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    bbox: list[float] = Field(sa_column=Column(JSON, nullable=False))
+    area: int = 0
+    iscrowd: bool = False
+
+
+class Job(SQLModel, table=True):
+    """A unit of long work run by the worker; the page and CLI poll this row."""
+
+    id: str = Field(primary_key=True, max_length=32)  # uuid4 hex
+    kind: str = Field(index=True)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=JobStatus.queued.value, index=True)
+    progress: float = 0.0  # 0..1
+    message: str = ""
+    log: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: str | None = None
+    cancel_requested: bool = False
+    queue_task_id: str | None = None  # huey task id (to revoke a queued job)
+    worker_host: str | None = None
+    worker_pid: int | None = None  # pid of the child process running the body
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class ModelVersion(SQLModel, table=True):
+    """A trained or imported model: one folder ``<models_dir>/<task>/<name>/`` with its files.
+
+    ``name`` is ``{architecture}_{backbone}_{dataset}_v{semver}_{YYYYMMDD}`` (unique);
+    ``semver`` counts up per (architecture, backbone, dataset) lineage.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    semver: str = "1.0.0"
+    task: str = Field(index=True)  # a Task value
+    architecture: str
+    backbone: str = ""
+    classes: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # [{name, index, color}]
+    dataset_version_id: int | None = Field(default=None, foreign_key="datasetversion.id", ondelete="SET NULL")
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    files: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # role -> file
+    folder: str  # relative to the models dir
+    checksum: str = ""  # sha256 of the weights file users load (files["best"] or files["onnx"])
+    source: str = "trained"  # trained | imported
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EpochLog(SQLModel, table=True):
+    """One epoch of a training job (the same numbers as its ``training_log.csv``)."""
+
+    __table_args__ = (UniqueConstraint("job_id", "epoch", name="uq_epochlog_job_epoch"),)
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="job.id", index=True, ondelete="CASCADE")
+    epoch: int  # 1-based
+    train_loss: float | None = None
+    val_loss: float | None = None
+    lr: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    seconds: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Evaluation(SQLModel, table=True):
+    """A model version scored on one split of a dataset version.
+
+    ``summary``: semantic {miou, pixel_accuracy, mean_dice}; instance adds {ap, ap50, ap75};
+    classification / sequence {accuracy, macro_f1, weighted_f1} (per head for sequence).
+    ``confusion``: the pooled matrix, rows = ground truth, columns = prediction.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="modelversion.id", index=True, ondelete="CASCADE")
+    dataset_version_id: int | None = Field(default=None, foreign_key="datasetversion.id", ondelete="SET NULL")
+    split: str
+    task: str
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    confusion: list[list[int]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    image_count: int = 0
+    seconds: float = 0.0
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EvaluationClass(SQLModel, table=True):
+    """Per-class metrics of an evaluation (None where a metric does not apply)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True, ondelete="CASCADE")
+    class_index: int
+    name: str
+    iou: float | None = None
+    dice: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    accuracy: float | None = None
+    f1: float | None = None
+    support: int = 0  # ground-truth pixels (segmentation) or samples (classification)
+
+
+class EvaluationImage(SQLModel, table=True):
+    """One image (or sample) of an evaluation: its own confusion matrix (segmentation) or
+    its true / predicted label (classification), so per-image views need no re-run."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True, ondelete="CASCADE")
+    version_image_id: int | None = Field(default=None, foreign_key="versionimage.id", ondelete="SET NULL")
+    file_name: str
+    score: float | None = None  # per-image mIoU (segmentation) or 1/0 correct; None: nothing to score
+    confusion: list[list[int]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    labels: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # {true, pred, prob}
+    prediction_path: str | None = None  # predicted label map (PNG), relative to the models dir
+
+
+class ModelBenchmark(SQLModel, table=True):
+    """Inference speed of a model version on one runtime and device."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="modelversion.id", index=True, ondelete="CASCADE")
+    runtime: str  # torch | onnxruntime | torchscript
+    device: str  # "cpu", "cuda: NVIDIA H100 80GB HBM3", ...
+    batch_size: int = 1
+    input_size: str = ""  # "512x512"
+    latency_mean_ms: float = 0.0
+    latency_std_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    fps: float = 0.0  # images per second (batch_size / mean latency)
+    peak_memory_mb: float | None = None  # GPU memory on CUDA, process RSS growth on CPU
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
