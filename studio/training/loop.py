@@ -1,0 +1,243 @@
+"""The training loop: one readable function for every task that trains with plain PyTorch
+(semantic segmentation, image classification, keypoint sequences; YOLO uses its own).
+
+Per epoch it writes a row to ``training_log.csv`` (epoch, train_loss, val_loss, metrics...,
+lr, seconds), calls ``hooks.on_epoch`` (the job writes the same to the database) and saves
+``last.pt`` (and ``best.pt`` when the monitored metric improved) in the run folder.
+
+Resume: with ``last.pt`` in the run folder, training continues after its epoch with the
+model, optimizer and schedule restored. Shuffling, augmentation and dropout derive from
+(seed, epoch), so the resumed run reproduces the uninterrupted one.
+
+Stop: ``hooks.should_stop()`` is checked before every step; when it says so, the loop
+raises :class:`Cancelled` (the last completed epoch's ``last.pt`` stays for a resume).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from studio.device import describe_device, resolve_device
+from studio.errors import StudioError
+from studio.progress import ProgressFn, null_progress
+from studio.registry import load_checkpoint, save_checkpoint
+from studio.training.config import TrainConfig
+from studio.training.data import EpochShuffle, sample_seed
+from studio.training.optim import build_optimizer, build_scheduler
+from studio.training.tasks import TaskSetup
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(StudioError):
+    """Training was asked to stop (the job was cancelled)."""
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # 1-based
+    train_loss: float
+    val_loss: float | None
+    metrics: dict[str, float]
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainHooks:
+    """How the loop talks to its caller (a job, the CLI, a test)."""
+
+    progress: ProgressFn = null_progress  # (fraction of the whole run, message)
+    should_stop: Callable[[], bool] = lambda: False  # checked before every step
+    on_epoch: Callable[[EpochRecord], None] = lambda record: None  # after each epoch's files are written
+    log: Callable[[str], None] = lambda line: log.info(line)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_metric: float
+    best_epoch: int
+    epochs_run: int  # epochs finished, counting those before a resume
+    stopped_early: bool
+    history: list[EpochRecord] = field(default_factory=list)
+    resumed_from: int = 0  # the epoch of the last.pt this run continued from (0: fresh)
+
+
+def _worker_count(config: TrainConfig) -> int:
+    if config.num_workers >= 0:
+        return config.num_workers
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def _csv_columns(setup: TaskSetup) -> list[str]:
+    return ["epoch", "train_loss", "val_loss", *setup.metric_names, "lr", "seconds"]
+
+
+def read_log(path: Path) -> list[dict[str, str]]:
+    """Rows of a ``training_log.csv`` (empty if there is none)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_log(path: Path, columns: list[str], rows: list[dict[str, object]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _row(record: EpochRecord) -> dict[str, object]:
+    return {"epoch": record.epoch, "train_loss": f"{record.train_loss:.6f}",
+            "val_loss": "" if record.val_loss is None else f"{record.val_loss:.6f}",
+            **{k: f"{v:.6f}" for k, v in record.metrics.items()}, "lr": f"{record.lr:.8g}",
+            "seconds": f"{record.seconds:.2f}"}
+
+
+def _autocast(device: torch.device, config: TrainConfig):  # noqa: ANN202
+    """bf16 autocast on CUDA when enabled (fp16 where bf16 is missing), else nothing."""
+    if device.type != "cuda" or not config.amp:
+        return nullcontext(), None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return torch.autocast("cuda", dtype=dtype), scaler
+
+
+def _eta(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s" if seconds >= 60 else f"{seconds:.0f}s"
+
+
+def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHooks | None = None,
+          resume: bool = True) -> TrainResult:
+    """Train ``setup.model`` on ``setup.train_set`` for ``config.epochs`` (see the module docstring)."""
+    hooks = hooks or TrainHooks()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / "config.yaml")
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    model = setup.model.to(device)
+    if device.type == "cuda" and config.channels_last and setup.image_input:
+        model = model.to(memory_format=torch.channels_last)
+
+    workers = _worker_count(config)
+    sampler = EpochShuffle(len(setup.train_set), config.seed)
+    train_loader = DataLoader(setup.train_set, batch_size=config.batch_size, sampler=sampler, num_workers=workers,
+                              collate_fn=setup.collate, drop_last=len(setup.train_set) > config.batch_size,
+                              pin_memory=device.type == "cuda", persistent_workers=False)
+    val_loader = DataLoader(setup.val_set, batch_size=config.batch_size, shuffle=False, num_workers=workers,
+                            collate_fn=setup.collate) if len(setup.val_set) else None
+    batches = len(train_loader) if not config.max_train_batches else min(len(train_loader), config.max_train_batches)
+    if batches == 0:
+        raise StudioError(f"no training batches: {len(setup.train_set)} training samples")
+    steps_per_epoch = math.ceil(batches / config.accumulate)
+    optimizer = build_optimizer(model.parameters(), config)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
+    autocast, scaler = _autocast(device, config)
+
+    columns = _csv_columns(setup)
+    log_path = run_dir / "training_log.csv"
+    start_epoch, best, best_epoch, rows = 1, -math.inf, 0, []
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    resumed_from = 0
+    if resume and last_path.is_file():
+        checkpoint = load_checkpoint(last_path)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        resumed_from = int(checkpoint["epoch"])
+        start_epoch = resumed_from + 1
+        best = float(checkpoint["best_metric"])
+        rows = [r for r in read_log(log_path) if int(r["epoch"]) <= resumed_from]
+        best_epoch = max((int(r["epoch"]) for r in rows if r.get(config.monitor_metric) and
+                          math.isclose(float(r[config.monitor_metric]), best, rel_tol=1e-6)), default=resumed_from)
+        hooks.log(f"resuming after epoch {resumed_from} (best {config.monitor_metric} {best:.4f})")
+    hooks.log(f"training {config.architecture} {config.backbone} on {describe_device(device)}: "
+              f"{len(setup.train_set)} train / {len(setup.val_set)} val samples, {batches} batches per epoch, "
+              f"{workers} loader worker(s)")
+
+    history: list[EpochRecord] = []
+    stale, stopped_early = 0, False
+    run_start = time.monotonic()
+    done_batches, total_batches = 0, (config.epochs - start_epoch + 1) * batches
+    for epoch in range(start_epoch, config.epochs + 1):
+        epoch_start = time.monotonic()
+        sampler.set_epoch(epoch)
+        setup.train_set.set_epoch(epoch)
+        torch.manual_seed(sample_seed(config.seed, epoch, 0))  # dropout etc.: the same after a resume
+        model.train()
+        total_loss, seen = 0.0, 0
+        optimizer.zero_grad(set_to_none=True)
+        for i, batch in enumerate(train_loader):
+            if i >= batches:
+                break
+            if hooks.should_stop():
+                raise Cancelled(f"stopped in epoch {epoch} at batch {i + 1}/{batches}")
+            with autocast:
+                loss = setup.compute_loss(model, batch, device)
+            if not torch.isfinite(loss):
+                raise StudioError(f"loss became {loss.item()} in epoch {epoch}, batch {i + 1}; "
+                                  "lower the learning rate (lr) or check the labels")
+            scaled = loss / config.accumulate
+            (scaler.scale(scaled) if scaler else scaled).backward()
+            if (i + 1) % config.accumulate == 0 or i + 1 == batches:
+                if scaler:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+            n = setup.batch_size_of(batch)
+            total_loss, seen = total_loss + loss.item() * n, seen + n
+            done_batches += 1
+            elapsed = time.monotonic() - run_start
+            eta = elapsed / done_batches * (total_batches - done_batches)
+            hooks.progress(((epoch - 1) + (i + 1) / batches) / config.epochs,
+                           f"epoch {epoch}/{config.epochs} · batch {i + 1}/{batches} · "
+                           f"loss {total_loss / seen:.4f} · ETA {_eta(eta)}")
+        val_loss, metrics = (None, {}) if val_loader is None else setup.evaluate(model, val_loader, device, autocast)
+        record = EpochRecord(epoch, total_loss / max(seen, 1), val_loss, metrics, optimizer.param_groups[0]["lr"],
+                             time.monotonic() - epoch_start)
+        history.append(record)
+        rows.append(_row(record))
+        _write_log(log_path, columns, rows)
+        score = metrics.get(config.monitor_metric, -record.train_loss if val_loader is None else -math.inf)
+        improved = score > best
+        if improved:
+            best, best_epoch, stale = float(score), epoch, 0
+        else:
+            stale += 1
+        parts = {"model": model.state_dict(), "epoch": epoch, "best_metric": best, "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "config": setup.checkpoint_config(config)}
+        save_checkpoint(last_path, **parts)
+        if improved:
+            save_checkpoint(best_path, **parts)
+        hooks.on_epoch(record)
+        shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        hooks.log(f"epoch {epoch}: train loss {record.train_loss:.4f}"
+                  + (f", val loss {val_loss:.4f}" if val_loss is not None else "") + (f", {shown}" if shown else "")
+                  + f", lr {record.lr:.2e}, {record.seconds:.1f} s" + (" *" if improved else ""))
+        if config.early_stopping and stale >= config.early_stopping:
+            stopped_early = True
+            hooks.log(f"early stop: {config.monitor_metric} did not improve for {stale} epochs")
+            break
+    hooks.progress(1.0, f"done: best {config.monitor_metric} {best:.4f} (epoch {best_epoch})")
+    return TrainResult(run_dir, best, best_epoch, (history[-1].epoch if history else resumed_from), stopped_early,
+                       history, resumed_from)

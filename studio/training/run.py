@@ -1,0 +1,85 @@
+"""A whole training run: take a snapshot if none is named, prepare the task, train, and
+register the result as a model version.
+
+Runs live in ``<data_dir>/runs/<run_id>/`` (config.yaml, training_log.csv, last.pt,
+best.pt). A run started again with the same ``run_id`` resumes from its ``last.pt``: that is
+how a re-queued job continues after a worker died or the job was cancelled.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.config import get_settings
+from studio.errors import InvalidInput
+from studio.registry import register_model
+from studio.tables import ModelVersion
+from studio.training.config import TrainConfig
+from studio.training.loop import TrainHooks, TrainResult, read_log, train
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    result: TrainResult
+    version: ModelVersion | None  # None when registration was not asked for
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def run_dir_for(run_id: str) -> Path:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", run_id):
+        raise InvalidInput(f"run id {run_id!r}: expected letters, digits, '-' or '_'")
+    return get_settings().data_dir / "runs" / run_id
+
+
+def ensure_snapshot(config: TrainConfig) -> TrainConfig:
+    """Name the dataset version to read, taking a snapshot now when the config names none."""
+    if config.dataset_version is not None or config.task == "sequence":
+        return config
+    from studio.datasets import snapshot
+
+    version = snapshot(config.dataset, note="taken for training")
+    config.dataset_version = version.version
+    return config
+
+
+def previous_epochs(run_id: str) -> list[dict[str, str]]:
+    """The ``training_log.csv`` rows a run already has (what a resumed job re-reports)."""
+    return read_log(run_dir_for(run_id) / "training_log.csv")
+
+
+def run_training(config: TrainConfig, run_id: str, hooks: TrainHooks | None = None, *,
+                 job_id: str | None = None, register: bool = True) -> RunOutcome:
+    """Train ``config`` in run ``run_id`` (resuming when it has a ``last.pt``) and register the
+    best checkpoint as a new model version."""
+    hooks = hooks or TrainHooks()
+    config = ensure_snapshot(config)
+    run_dir = run_dir_for(run_id)
+    if config.task == "instance":
+        from studio.training.yolo import train_yolo
+
+        setup, result = train_yolo(config, run_dir, hooks)
+    else:
+        from studio.training.tasks import prepare
+
+        setup = prepare(config)
+        result = train(config, setup, run_dir, hooks)
+    if not register:
+        return RunOutcome(result, None)
+    last = result.history[-1] if result.history else None
+    metrics = {f"best_{config.monitor_metric}": result.best_metric, "best_epoch": result.best_epoch,
+               "epochs": result.epochs_run, **({f"val_{k}": v for k, v in last.metrics.items()} if last else {})}
+    files = {role: run_dir / f"{role}.pt" for role in ("best", "last") if (run_dir / f"{role}.pt").is_file()}
+    files["training_log"] = run_dir / "training_log.csv"
+    version = register_model(task=setup.task, architecture=config.architecture, backbone=config.backbone,
+                             classes=setup.classes, dataset=setup.dataset_label, files=files,
+                             config=setup.checkpoint_config(config), metrics=metrics,
+                             preprocessing=setup.preprocessing, dataset_version_id=setup.dataset_version_id,
+                             job_id=job_id, move=False)
+    hooks.log(f"registered model version {version.name}")
+    return RunOutcome(result, version)
