@@ -1,0 +1,228 @@
+"""Click labelling without the UI: the undoable prompt history of one object, and drawing.
+
+``PromptSession`` holds what the annotator did to outline one object on one image (points,
+boxes) and the segmenter's answer after each step, so undo and redo are instant (nothing is
+recomputed) and each new click refines the previous answer (its logits go back in as
+``mask_input``). The first prompt element gives 3 candidate masks to cycle through (a
+single click is ambiguous: part, object, group); later steps give SAM's single refined mask.
+
+``OverlayRenderer`` draws the image at display size with the accepted annotations, the
+current mask, its outline, the points and the box. The annotations layer is cached, so a
+click only redraws the current mask.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from studio.colors import hex_to_rgb
+from studio.segment.base import LOW_RES, Embedding, Prediction, Prompt, Segmenter
+
+MAX_HISTORY = 50  # prompt steps kept for undo (each holds its prediction)
+POSITIVE_RGB = (40, 220, 60)
+NEGATIVE_RGB = (235, 40, 40)
+
+
+@dataclass(frozen=True)
+class PromptStep:
+    """One annotator action: a point (positive or negative) or a box (XYXY image pixels)."""
+
+    kind: Literal["point", "box"]
+    x: float = 0.0
+    y: float = 0.0
+    positive: bool = True
+    box: tuple[float, float, float, float] | None = None
+
+    @staticmethod
+    def point(x: float, y: float, positive: bool = True) -> PromptStep:
+        return PromptStep("point", float(x), float(y), positive)
+
+    @staticmethod
+    def rectangle(x0: float, y0: float, x1: float, y1: float) -> PromptStep:
+        """A box from two corners in any order."""
+        return PromptStep("box", box=(float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)), float(max(y0, y1))))
+
+
+def mask_to_logits(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool -> (1, 256, 256) float32 logits in SAM's low-res frame (longest side scaled
+    to 256, padded bottom/right), +8 inside and -8 outside: how an existing annotation seeds
+    a refinement."""
+    h, w = mask.shape
+    scale = LOW_RES / max(h, w)
+    nh, nw = max(int(h * scale + 0.5), 1), max(int(w * scale + 0.5), 1)
+    small = cv2.resize(mask.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST)
+    logits = np.full((1, LOW_RES, LOW_RES), -8.0, np.float32)
+    logits[0, :nh, :nw] = np.where(small > 0, 8.0, -8.0)
+    return logits
+
+
+@dataclass
+class PromptSession:
+    """The prompt history of one object on one image (see the module docstring).
+
+    image_size: (H, W); seed_logits: (1, 256, 256) of an annotation being refined, or None.
+    """
+
+    image_id: int
+    image_size: tuple[int, int]
+    editing_annotation_id: int | None = None
+    seed_logits: np.ndarray | None = None
+    history: list[tuple[PromptStep, Prediction]] = field(default_factory=list)
+    redo_stack: list[tuple[PromptStep, Prediction]] = field(default_factory=list)
+    candidate: int = 0  # position in the current prediction's score order
+    started: float = field(default_factory=time.monotonic)
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def steps(self) -> list[PromptStep]:
+        return [step for step, _ in self.history]
+
+    @property
+    def prediction(self) -> Prediction | None:
+        return self.history[-1][1] if self.history else None
+
+    @property
+    def candidates(self) -> int:
+        return len(self.prediction.masks) if self.prediction is not None else 0
+
+    def _chosen(self) -> int | None:
+        prediction = self.prediction
+        return None if prediction is None else int(prediction.order[self.candidate % len(prediction.masks)])
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The current candidate mask (H, W) bool, or None before the first click."""
+        index = self._chosen()
+        return None if index is None else self.prediction.masks[index]  # type: ignore[union-attr]
+
+    @property
+    def score(self) -> float | None:
+        index = self._chosen()
+        return None if index is None else float(self.prediction.scores[index])  # type: ignore[union-attr]
+
+    def seconds_spent(self) -> float:
+        return time.monotonic() - self.started
+
+    def prompt_with(self, step: PromptStep) -> Prompt:
+        """The prompt for the history plus ``step``: every point, the latest box, and the
+        current answer's logits (or the seed's) as ``mask_input``."""
+        steps = [*self.steps, step]
+        points = [(s.x, s.y) for s in steps if s.kind == "point"]
+        labels = [int(s.positive) for s in steps if s.kind == "point"]
+        boxes = [s.box for s in steps if s.kind == "box"]
+        chosen = self._chosen()
+        previous = self.prediction.best_logits(chosen) if chosen is not None else self.seed_logits  # type: ignore[union-attr]
+        return Prompt.from_clicks(points, labels, box=boxes[-1] if boxes else None, mask_input=previous)
+
+    # -- actions -------------------------------------------------------------------------
+    def apply(self, segmenter: Segmenter, embedding: Embedding, step: PromptStep) -> Prediction:
+        """Predict with ``step`` added; on success it joins the history (redo is cleared).
+        InvalidInput (nothing changed) for a point outside the image or a zero-size box."""
+        prompt = self.prompt_with(step)
+        elements = len(prompt.points) + (prompt.box is not None)
+        prediction = segmenter.predict(embedding, prompt, multimask=elements == 1 and self.seed_logits is None)
+        self.history.append((step, prediction))
+        del self.history[:-MAX_HISTORY]
+        self.redo_stack.clear()
+        self.candidate = 0
+        return prediction
+
+    def undo(self) -> bool:
+        """Drop the last step (its answer is restored from history, not recomputed)."""
+        if not self.history:
+            return False
+        self.redo_stack.append(self.history.pop())
+        self.candidate = 0
+        return True
+
+    def redo(self) -> bool:
+        if not self.redo_stack:
+            return False
+        self.history.append(self.redo_stack.pop())
+        self.candidate = 0
+        return True
+
+    def clear(self) -> None:
+        """Forget every step (undoable: they move to the redo stack in order)."""
+        while self.undo():
+            pass
+
+    def cycle(self, delta: int = 1) -> int:
+        """Show the next (or previous) candidate; the new position."""
+        if self.candidates:
+            self.candidate = (self.candidate + delta) % self.candidates
+        return self.candidate
+
+
+class OverlayRenderer:
+    """Draws one image at display size (longest side <= ``max_side``) with overlays.
+
+    Coordinates from the browser (display pixels) map back with :meth:`to_image`.
+    """
+
+    def __init__(self, image: np.ndarray, max_side: int = 1024) -> None:
+        h, w = image.shape[:2]
+        self.image_size = (h, w)
+        self.scale = min(1.0, max_side / max(h, w))
+        self.display_size = (max(int(round(h * self.scale)), 1), max(int(round(w * self.scale)), 1))
+        dh, dw = self.display_size
+        self.base = image if self.scale == 1.0 else cv2.resize(image, (dw, dh), interpolation=cv2.INTER_AREA)
+        self._layer_key: tuple | None = None
+        self._layer = self.base
+
+    def to_image(self, x: float, y: float) -> tuple[float, float]:
+        """Display pixel -> image pixel (clipped to the image)."""
+        h, w = self.image_size
+        return (float(np.clip(x / self.scale, 0, w - 1)), float(np.clip(y / self.scale, 0, h - 1)))
+
+    def _small(self, mask: np.ndarray) -> np.ndarray:
+        if self.scale == 1.0:
+            return mask.astype(bool, copy=False)
+        dh, dw = self.display_size
+        return cv2.resize(mask.astype(np.uint8), (dw, dh), interpolation=cv2.INTER_NEAREST) > 0
+
+    def annotations_layer(self, layers: list[tuple[int, np.ndarray | dict, str, float]]) -> np.ndarray:
+        """The base image with filled, outlined annotations: ``(key, mask or RLE, "#rrggbb",
+        alpha)`` each; cached while the keys, colours and alphas stay the same."""
+        key = tuple((k, c, a) for k, _, c, a in layers)
+        if key == self._layer_key:
+            return self._layer
+        from studio import masks as mask_codec
+
+        smalls = [self._small(mask_codec.decode(m).astype(bool) if isinstance(m, dict) else m) for _, m, _, _ in layers]
+        canvas = self.base.astype(np.float32)
+        for small, (_, _, color, alpha) in zip(smalls, layers):
+            rgb = np.array(hex_to_rgb(color), np.float32)
+            canvas[small] = canvas[small] * (1 - alpha) + rgb * alpha
+        layer = canvas.astype(np.uint8)
+        for small, (_, _, color, _) in zip(smalls, layers):
+            contours, _ = cv2.findContours(small.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(layer, contours, -1, hex_to_rgb(color), 1, cv2.LINE_8)
+        self._layer_key, self._layer = key, layer
+        return layer
+
+    def render(self, layers: list[tuple[int, np.ndarray | dict, str, float]], mask: np.ndarray | None = None,
+               color: str = "#ffcc00", steps: list[PromptStep] | None = None) -> np.ndarray:
+        """(dh, dw, 3) uint8: annotations, the current ``mask`` (filled + white-edged outline),
+        positive (green) / negative (red) points and the box."""
+        out = self.annotations_layer(layers).copy()
+        if mask is not None and mask.any():
+            small = self._small(mask)
+            rgb = np.array(hex_to_rgb(color), np.float32)
+            out[small] = (out[small].astype(np.float32) * 0.45 + rgb * 0.55).astype(np.uint8)
+            contours, _ = cv2.findContours(small.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(out, contours, -1, (255, 255, 255), 2, cv2.LINE_AA)
+        for step in steps or []:
+            if step.kind == "box" and step.box is not None:
+                x0, y0, x1, y1 = (int(round(v * self.scale)) for v in step.box)
+                cv2.rectangle(out, (x0, y0), (x1, y1), (255, 255, 255), 2, cv2.LINE_AA)
+            elif step.kind == "point":
+                centre = (int(round(step.x * self.scale)), int(round(step.y * self.scale)))
+                cv2.circle(out, centre, 7, (255, 255, 255), -1, cv2.LINE_AA)
+                cv2.circle(out, centre, 5, POSITIVE_RGB if step.positive else NEGATIVE_RGB, -1, cv2.LINE_AA)
+        return out
