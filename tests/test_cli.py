@@ -26,7 +26,9 @@ def studio(root: Path, *args: str, check: bool = False) -> subprocess.CompletedP
     [], ["init"], ["demo"], ["worker"], ["serve"], ["datasets"], ["stats"], ["snapshot"],
     ["import"], ["import", "images"], ["import", "coco"], ["import", "yolo"], ["import", "masks"],
     ["export"], ["export", "coco"], ["export", "yolo"], ["export", "masks"],
-    ["jobs"], ["jobs", "list"], ["jobs", "show"], ["jobs", "cancel"],
+    ["jobs"], ["jobs", "list"], ["jobs", "show"], ["jobs", "cancel"], ["jobs", "retry"],
+    ["train"], ["tune"], ["models"], ["models", "list"], ["models", "show"], ["models", "import"],
+    ["models", "remove"], ["models", "cleanup"],
 ])
 def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
     result = studio(tmp_path, *command, "--help")

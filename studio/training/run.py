@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from studio.config import get_settings
-from studio.errors import InvalidInput
+from studio.errors import InvalidInput, StudioError
 from studio.registry import register_model
 from studio.tables import ModelVersion
 from studio.training.config import TrainConfig
@@ -60,26 +62,40 @@ def run_training(config: TrainConfig, run_id: str, hooks: TrainHooks | None = No
     hooks = hooks or TrainHooks()
     config = ensure_snapshot(config)
     run_dir = run_dir_for(run_id)
+    setup, result = train_in(config, run_dir, hooks)
+    version = register_run(config, setup, result, job_id=job_id, log=hooks.log) if register else None
+    return RunOutcome(result, version)
+
+
+def train_in(config: TrainConfig, run_dir: Path, hooks: TrainHooks) -> tuple[Any, TrainResult]:
+    """Train ``config`` in ``run_dir`` with the trainer of its task: (setup, result)."""
     if config.task == "instance":
         from studio.training.yolo import train_yolo
 
-        setup, result = train_yolo(config, run_dir, hooks)
-    else:
-        from studio.training.tasks import prepare
+        return train_yolo(config, run_dir, hooks)
+    from studio.training.tasks import prepare
 
-        setup = prepare(config)
-        result = train(config, setup, run_dir, hooks)
-    if not register:
-        return RunOutcome(result, None)
+    setup = prepare(config)
+    return setup, train(config, setup, run_dir, hooks)
+
+
+def register_run(config: TrainConfig, setup: Any, result: TrainResult, *, job_id: str | None = None,
+                 log: Callable[[str], None] = lambda line: None, extra_metrics: dict[str, Any] | None = None,
+                 ) -> ModelVersion:
+    """Register the checkpoints of a finished run (``result.run_dir``) as a new model version."""
+    run_dir = result.run_dir
     last = result.history[-1] if result.history else None
     metrics = {f"best_{config.monitor_metric}": result.best_metric, "best_epoch": result.best_epoch,
-               "epochs": result.epochs_run, **({f"val_{k}": v for k, v in last.metrics.items()} if last else {})}
+               "epochs": result.epochs_run, **({f"val_{k}": v for k, v in last.metrics.items()} if last else {}),
+               **(extra_metrics or {})}
     files = {role: run_dir / f"{role}.pt" for role in ("best", "last") if (run_dir / f"{role}.pt").is_file()}
+    if "best" not in files:
+        raise StudioError(f"run {run_dir.name} has no best.pt (no epoch finished); nothing to register")
     files["training_log"] = run_dir / "training_log.csv"
     version = register_model(task=setup.task, architecture=config.architecture, backbone=config.backbone,
                              classes=setup.classes, dataset=setup.dataset_label, files=files,
                              config=setup.checkpoint_config(config), metrics=metrics,
                              preprocessing=setup.preprocessing, dataset_version_id=setup.dataset_version_id,
                              job_id=job_id, move=False)
-    hooks.log(f"registered model version {version.name}")
-    return RunOutcome(result, version)
+    log(f"registered model version {version.name}")
+    return version

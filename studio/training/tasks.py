@@ -177,14 +177,24 @@ def prepare_classification(config: TrainConfig) -> ClassificationSetup:
                                config.dataset, version.version_id, task="classification")
 
 
+def prepare_sequence(config: TrainConfig) -> TaskSetup:
+    """Keypoint sequences: studio/training/sequence_task.py (imported lazily; it builds on this module)."""
+    from studio.training.sequence_task import prepare_sequence as prepare
+
+    return prepare(config)
+
+
 PREPARERS: dict[str, Callable[[TrainConfig], TaskSetup]] = {
     "semantic": prepare_semantic,
     "classification": prepare_classification,
+    "sequence": prepare_sequence,
 }
 
 
 def prepare(config: TrainConfig) -> TaskSetup:
-    """The ``TaskSetup`` of ``config.task`` (InvalidInput for tasks trained elsewhere)."""
+    """The ``TaskSetup`` of ``config.task`` (InvalidInput for tasks trained elsewhere).
+    Seeds torch first, so the random initial weights are a function of ``config.seed``."""
+    torch.manual_seed(config.seed)
     try:
         return PREPARERS[config.task](config)
     except KeyError:
