@@ -1,0 +1,196 @@
+"""The live frame pipeline: camera frames in, annotated side-by-side frames out, latency bounded.
+
+    pipeline = LivePipeline([Slot("A", predictor_a.predict, draw_a), Slot("B", ...)])
+    pipeline.start()
+    out = pipeline.process(frame)   # camera thread: never waits for inference
+    pipeline.stop()
+
+``process`` hands the frame to one inference thread and returns at once with the newest
+finished result (drawn on *that* result's frame, so overlay and picture always match). When
+inference is slower than the camera, a new frame **replaces** the waiting one: frames are
+dropped, never queued, so the delay stays under one inference time plus one frame. Models
+run one after the other on the inference thread (one GPU stream; no contention between two
+models for the same cores).
+
+Frames are (H, W, 3) uint8 RGB. Each slot's ``draw(frame, output) -> frame`` draws its model's
+output; the pipeline adds the slot name, its latency and the pipeline FPS, and concatenates
+the slots left to right.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+Draw = Callable[[np.ndarray, Any], np.ndarray]
+
+
+@dataclass
+class Slot:
+    """One model on the live page: ``infer(frame) -> output``, ``draw(frame, output) -> frame``."""
+
+    name: str
+    infer: Callable[[np.ndarray], Any]
+    draw: Draw
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    frames_in: int  # frames handed to process()
+    frames_done: int  # frames that went through every slot
+    frames_dropped: int  # frames replaced before inference took them
+    fps: float  # finished frames per second over the last ~2 s
+    latency_ms: dict[str, float]  # per slot, mean over the last 30 frames
+    error: str | None = None  # the last inference error (the pipeline keeps running)
+
+
+@dataclass
+class _Result:
+    frame: np.ndarray
+    outputs: list[Any]
+    latency_ms: list[float]
+    finished: float
+
+
+@dataclass
+class _State:
+    pending: np.ndarray | None = None
+    latest: _Result | None = None
+    frames_in: int = 0
+    frames_done: int = 0
+    frames_dropped: int = 0
+    done_times: deque[float] = field(default_factory=lambda: deque(maxlen=120))
+    latencies: list[deque[float]] = field(default_factory=list)
+    error: str | None = None
+
+
+class LivePipeline:
+    """Drop-when-busy inference over one or more slots (see the module docstring)."""
+
+    def __init__(self, slots: list[Slot], *, overlay_stats: bool = True) -> None:
+        if not slots:
+            raise ValueError("LivePipeline: expected at least one slot")
+        self.slots = slots
+        self.overlay_stats = overlay_stats
+        self._state = _State(latencies=[deque(maxlen=30) for _ in slots])
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> LivePipeline:
+        if self._thread is None:
+            self._stop = False
+            self._thread = threading.Thread(target=self._run, name="live-inference", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._wake:
+            self._stop = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> LivePipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- camera side -------------------------------------------------------------------------
+    def submit(self, frame: np.ndarray) -> None:
+        """Offer a frame to inference; replaces (drops) a frame still waiting."""
+        with self._wake:
+            state = self._state
+            state.frames_in += 1
+            if state.pending is not None:
+                state.frames_dropped += 1
+            state.pending = frame
+            self._wake.notify()
+
+    def process(self, frame: np.ndarray) -> np.ndarray:
+        """Submit ``frame`` and return the newest finished result drawn side by side
+        (the camera frame with a 'warming up' note until the first result)."""
+        self.submit(frame)
+        return self.render(frame)
+
+    def render(self, fallback: np.ndarray) -> np.ndarray:
+        with self._lock:
+            latest = self._state.latest
+        if latest is None:
+            tiles = [_label(fallback.copy(), f"{s.name}: warming up") for s in self.slots]
+            return np.concatenate(tiles, axis=1)
+        stats = self.stats()
+        tiles = []
+        for slot, output, ms in zip(self.slots, latest.outputs, latest.latency_ms):
+            tile = latest.frame.copy() if output is None else slot.draw(latest.frame.copy(), output)
+            if self.overlay_stats:
+                tile = _label(tile, f"{slot.name} · {ms:.0f} ms · {stats.fps:.1f} FPS")
+            tiles.append(tile)
+        return np.concatenate(tiles, axis=1)
+
+    def stats(self) -> LiveStats:
+        with self._lock:
+            s = self._state
+            now = time.monotonic()
+            recent = [t for t in s.done_times if now - t <= 2.0]
+            span = (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
+            fps = (len(recent) - 1) / span if span > 0 else 0.0
+            latency = {slot.name: (sum(d) / len(d) if d else 0.0) for slot, d in zip(self.slots, s.latencies)}
+            return LiveStats(s.frames_in, s.frames_done, s.frames_dropped, fps, latency, s.error)
+
+    def wait_for_results(self, count: int, timeout: float = 30.0) -> LiveStats:
+        """Block until ``count`` frames finished (tests, benchmarks); TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while self.stats().frames_done < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"live pipeline: {self.stats().frames_done}/{count} frames after {timeout} s")
+            time.sleep(0.005)
+        return self.stats()
+
+    # -- inference side ----------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._state.pending is None and not self._stop:
+                    self._wake.wait()
+                if self._stop:
+                    return
+                frame, self._state.pending = self._state.pending, None
+            outputs, latencies, error = [], [], None
+            for slot in self.slots:
+                start = time.perf_counter()
+                try:
+                    outputs.append(slot.infer(frame))
+                except Exception as exc:  # noqa: BLE001 - a bad frame or model must not end the stream
+                    outputs.append(None)
+                    error = f"{slot.name}: {exc}"
+                latencies.append((time.perf_counter() - start) * 1000)
+            with self._lock:
+                s = self._state
+                s.latest = _Result(frame, outputs, latencies, time.monotonic())
+                s.frames_done += 1
+                s.done_times.append(s.latest.finished)
+                for d, ms in zip(s.latencies, latencies):
+                    d.append(ms)
+                s.error = error
+
+
+def _label(frame: np.ndarray, text: str) -> np.ndarray:
+    """Draw ``text`` on a dark band at the top-left of ``frame`` (in place; returned)."""
+    scale = max(frame.shape[1] / 1100, 0.45)
+    thickness = max(int(scale * 2), 1)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    cv2.rectangle(frame, (0, 0), (w + 12, h + base + 12), (0, 0, 0), -1)
+    cv2.putText(frame, text, (6, h + 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return frame

@@ -1,0 +1,83 @@
+"""The live pipeline on generated frames: two models side by side, frames dropped (not queued)
+when inference is slower than the camera, errors shown without ending the stream."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from studio.live.pipeline import LivePipeline, Slot
+
+
+def frame(value: int, h: int = 48, w: int = 64) -> np.ndarray:
+    return np.full((h, w, 3), value, np.uint8)
+
+
+def paint(colour: tuple[int, int, int]):  # noqa: ANN201
+    def draw(image: np.ndarray, output: int) -> np.ndarray:
+        image[-4:] = colour  # a band in the model's colour: visible proof the overlay was drawn
+        return image
+    return draw
+
+
+def test_two_models_render_side_by_side_on_the_frame_they_saw() -> None:
+    seen: list[tuple[str, int]] = []
+    slots = [Slot("A", lambda f: seen.append(("A", int(f[0, 0, 0]))) or 1, paint((255, 0, 0))),
+             Slot("B", lambda f: seen.append(("B", int(f[0, 0, 0]))) or 2, paint((0, 0, 255)))]
+    with LivePipeline(slots) as pipeline:
+        warm = pipeline.process(frame(10))
+        assert warm.shape == (48, 128, 3)  # before any result: the camera frame, twice
+        stats = pipeline.wait_for_results(1)
+        out = pipeline.process(frame(20))
+    assert seen[:2] == [("A", 10), ("B", 10)]  # both models, same frame, in order
+    assert out.shape == (48, 128, 3)
+    assert (out[-1, 5] == (255, 0, 0)).all() and (out[-1, 64 + 5] == (0, 0, 255)).all()
+    assert out[30, 5, 0] in (10, 20)  # the picture under the overlay is a real frame
+    assert stats.frames_done >= 1 and set(stats.latency_ms) == {"A", "B"}
+
+
+def test_frames_are_dropped_not_queued_when_inference_is_slow() -> None:
+    release = threading.Event()
+    processed: list[int] = []
+
+    def slow(f: np.ndarray) -> int:
+        release.wait(5)
+        processed.append(int(f[0, 0, 0]))
+        return 0
+
+    with LivePipeline([Slot("slow", slow, paint((0, 255, 0)))]) as pipeline:
+        pipeline.submit(frame(0))
+        time.sleep(0.05)  # inference took frame 0 and is busy
+        for v in range(1, 30):  # the camera keeps delivering
+            start = time.perf_counter()
+            pipeline.process(frame(v))
+            assert time.perf_counter() - start < 0.05  # the camera thread never waits for the model
+        release.set()
+        stats = pipeline.wait_for_results(2)
+        time.sleep(0.05)
+    assert processed[:2] == [0, 29]  # the newest frame, not the 28 in between
+    assert stats.frames_in == 30 and stats.frames_dropped == 28
+
+
+def test_a_failing_model_is_reported_and_the_stream_goes_on() -> None:
+    calls = {"n": 0}
+
+    def flaky(f: np.ndarray) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("CUDA out of memory")
+        return 0
+
+    with LivePipeline([Slot("flaky", flaky, paint((1, 2, 3)))]) as pipeline:
+        pipeline.process(frame(1))
+        assert "CUDA out of memory" in pipeline.wait_for_results(1).error
+        pipeline.process(frame(2))
+        assert pipeline.wait_for_results(2).error is None
+
+
+def test_a_pipeline_needs_a_model() -> None:
+    with pytest.raises(ValueError, match="at least one slot"):
+        LivePipeline([])
