@@ -1,9 +1,237 @@
-"""Commands of the modelops feature (see studio.commands)."""
+"""Commands of the model-ops feature: evaluate, evaluations, compare, export onnx | torchscript,
+bench, prelabel.
+
+Where the work runs (one convention for all):
+
+- ``studio evaluate``, ``studio bench`` and ``studio prelabel`` are long work: by default they
+  queue a job for the worker and print its id (``studio jobs show ID``); ``--wait`` also
+  waits for it and prints its result; ``--now`` runs it here instead, with a progress bar.
+- ``studio export onnx|torchscript`` and ``studio compare`` run here (short, and their output
+  is what the user is waiting for). ``studio compare`` evaluates a version that has no
+  evaluation on the split first, in this process.
+
+Failures print one line (``studio: <reason>``) and exit with status 1 (``studio.cli.main``).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
 import typer
+
+from studio.commands.common import enqueue_and_tell, ensure_db, print_json, tqdm_progress
+
+ModelArg = Annotated[str, typer.Argument(help="model version name or id (see `studio models list`)")]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="queue the job and wait for its result")]
+NowOpt = Annotated[bool, typer.Option("--now", help="run here, not on the worker (progress bar)")]
+TimeoutOpt = Annotated[float, typer.Option(help="seconds --wait waits before giving up (the job keeps running)")]
+RuntimeOpt = Annotated[str, typer.Option(help="torch or onnx (needs `studio export onnx MODEL` first)")]
+DeviceOpt = Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N; default STUDIO_DEVICE (auto)")]
+
+
+def _queue_or_run(kind: str, params: dict[str, Any], wait: bool, now: bool, timeout: float,
+                  run_here: Any, show: Any) -> None:
+    """The convention of the module docstring: queue (and optionally wait) or run here."""
+    if wait and now:
+        raise typer.BadParameter("--wait and --now exclude each other: --now runs here, --wait waits for the worker")
+    if now:
+        with tqdm_progress(kind) as progress:
+            show(run_here(progress))
+        return
+    job_id = enqueue_and_tell(kind, params)
+    if wait:
+        from studio.errors import StudioError
+        from studio.jobs import wait as wait_for
+        from studio.tables import JobStatus
+
+        job = wait_for(job_id, timeout=timeout)
+        if job.status != JobStatus.succeeded:
+            raise StudioError(f"job {job_id} {job.status}: {job.error or job.message}")
+        show(job.result)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    for key, value in summary.items():
+        typer.echo(f"  {key:16} {value:.4f}" if isinstance(value, float) else f"  {key:16} {value}")
+
+
+def evaluate(model: ModelArg,
+             split: Annotated[str, typer.Option(help="split of the dataset version")] = "val",
+             dataset_version: Annotated[Optional[int], typer.Option(
+                 "--dataset-version", help="dataset version id (default: the one the model was trained on)")] = None,
+             runtime: RuntimeOpt = "torch", device: DeviceOpt = None, wait: WaitOpt = False, now: NowOpt = False,
+             timeout: TimeoutOpt = 3600.0) -> None:
+    """Score a model version on a split: mIoU / AP / accuracy, per class, per image (queued by default)."""
+    ensure_db()
+
+    def here(progress: Any) -> dict[str, Any]:
+        from studio.evaluation.run import evaluate_version, get_evaluation
+
+        view = get_evaluation(evaluate_version(model, dataset_version, split, progress, runtime=runtime, device=device))
+        return {"evaluation_id": view.id, "model": view.model, "summary": view.summary,
+                "image_count": view.image_count, "folder": str(view.folder)}
+
+    def show(result: dict[str, Any]) -> None:
+        typer.echo(f"evaluation {result['evaluation_id']} of {result['model']} ({result['image_count']} images):")
+        _print_summary(result["summary"])
+        if result.get("folder"):
+            typer.echo(f"  files in {result['folder']}")
+
+    params = {"model": model, "split": split, "dataset_version": dataset_version, "runtime": runtime,
+              "device": device}
+    _queue_or_run("evaluate", params, wait, now, timeout, here, show)
+
+
+def evaluations(model: Annotated[Optional[str], typer.Argument(help="only this model version")] = None) -> None:
+    """List evaluations, newest first."""
+    from studio.evaluation.run import list_evaluations
+
+    ensure_db()
+    for e in list_evaluations(model):
+        headline = next((f"{k} {e.summary[k]:.4f}" for k in ("miou", "ap", "accuracy")
+                         if isinstance(e.summary.get(k), float)), "")
+        typer.echo(f"{e.id:5}  {e.created}  {e.model}  {e.dataset} {e.split}  {e.image_count} images  {headline}")
+
+
+def compare(a: Annotated[str, typer.Argument(help="version A (the baseline)")],
+            b: Annotated[str, typer.Argument(help="version B (deltas are B - A)")],
+            split: Annotated[str, typer.Option(help="split of the dataset version")] = "val",
+            dataset_version: Annotated[Optional[int], typer.Option("--dataset-version",
+                                                                   help="default: A's training dataset version")] = None,
+            top: Annotated[int, typer.Option(help="images to list, most disagreement first")] = 10,
+            as_json: Annotated[bool, typer.Option("--json", help="print everything as JSON")] = False) -> None:
+    """Metric and per-class deltas of B against A, and the images where they disagree most (runs here)."""
+    from studio.evaluation.compare import compare_versions
+
+    ensure_db()
+    with tqdm_progress("compare") as progress:
+        result = compare_versions(a, b, dataset_version, split, progress=progress)
+    if as_json:
+        print_json({"a": result.a.name, "b": result.b.name, "dataset_version_id": result.dataset_version_id,
+                    "split": split, "metrics": result.metric_rows(), "classes": result.class_rows(),
+                    "images": result.image_rows()[:top]})
+        return
+    typer.echo(f"A = {result.a.name}\nB = {result.b.name}\non dataset version {result.dataset_version_id} {split}")
+    typer.echo(f"{'metric':18}{'A':>10}{'B':>10}{'B - A':>10}")
+    for m in result.metrics:
+        flag = "  better" if m.improved else "  worse" if m.regressed else ""
+        cells = [f"{v:10.4f}" if v is not None else f"{'n/a':>10}" for v in (m.a, m.b)]
+        delta = f"{m.delta:+10.4f}" if m.delta is not None else f"{'n/a':>10}"
+        typer.echo(f"{m.metric:18}{cells[0]}{cells[1]}{delta}{flag}")
+    typer.echo("per class " + ("F1" if result.a.task == "classification" else "IoU") + ":")
+    for c in result.classes:
+        typer.echo(f"  {c.name:16}" + (f"{c.delta:+.4f}" if c.delta is not None else "n/a"))
+    typer.echo(f"most disagreement (of {len(result.images)}):")
+    for i in result.images[:top]:
+        typer.echo(f"  {i.disagreement:7.2%}  {i.file_name}")
+
+
+def export_onnx(model: ModelArg,
+                out: Annotated[Optional[Path], typer.Option(help="file to write (default: model.onnx in the model's "
+                                                            "folder, recorded on the version)")] = None,
+                opset: Annotated[int, typer.Option(help="ONNX opset")] = 17,
+                static: Annotated[bool, typer.Option("--static", help="fixed input size (no dynamic axes)")] = False,
+                check: Annotated[bool, typer.Option(help="compare with PyTorch before keeping it")] = True,
+                force: Annotated[bool, typer.Option("--force", help="replace an existing --out file")] = False) -> None:
+    """Export a model version to ONNX (dynamic batch and H/W), parity-checked against PyTorch."""
+    from studio.exporting import export_onnx as run
+
+    ensure_db()
+    _show_export(run(model, out, opset=opset, dynamic=not static, check=check, force=force))
+
+
+def export_torchscript(model: ModelArg,
+                       out: Annotated[Optional[Path], typer.Option(help="file to write (default: model.torchscript.pt "
+                                                                   "in the model's folder)")] = None,
+                       force: Annotated[bool, typer.Option("--force", help="replace an existing --out file")] = False
+                       ) -> None:
+    """Export a model version to TorchScript (torch.jit.trace), parity-checked against PyTorch."""
+    from studio.exporting import export_torchscript as run
+
+    ensure_db()
+    _show_export(run(model, out, force=force))
+
+
+def _show_export(report: Any) -> None:
+    check = (f"max |diff| vs PyTorch {report.max_abs_diff:.3g} (tolerance {report.tolerance:.3g}) on "
+             + ", ".join("x".join(map(str, s)) for s in report.sizes_checked)) \
+        if report.max_abs_diff == report.max_abs_diff else "not checked"
+    typer.echo(f"wrote {report.path} in {report.seconds:.1f} s; {check}"
+               + ("; recorded on the version" if report.registered else ""))
+
+
+def bench(model: ModelArg, runtime: RuntimeOpt = "torch",
+          batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 1,
+          size: Annotated[Optional[int], typer.Option(help="square input side (default by task: 512 / 640 / 224)")] = None,
+          warmup: Annotated[int, typer.Option(help="untimed passes first")] = 3,
+          iters: Annotated[int, typer.Option(help="timed passes")] = 20,
+          device: DeviceOpt = None, wait: WaitOpt = False, now: NowOpt = False, timeout: TimeoutOpt = 1800.0) -> None:
+    """Time a model version's forward pass (latency, FPS, peak memory) and store it (queued by default)."""
+    ensure_db()
+
+    def here(progress: Any) -> dict[str, Any]:
+        from studio.benchmarking import benchmark, store_benchmark
+
+        progress(0.05, "timing")
+        result = benchmark(model, runtime, batch_size=batch_size, size=size, warmup=warmup, iters=iters,
+                           device=device)
+        progress(1.0, "done")
+        return {**result.as_dict(), "benchmark_id": store_benchmark(result.model_version_id, result)}
+
+    def show(r: dict[str, Any]) -> None:
+        memory = f", peak memory +{r['peak_memory_mb']:.0f} MB" if r.get("peak_memory_mb") is not None else ""
+        typer.echo(f"{r['model']} {r['runtime']} on {r['device']}, batch {r['batch_size']} at "
+                   f"{'x'.join(map(str, r['size']))}: {r['latency_mean_ms']:.1f} ± {r['latency_std_ms']:.1f} ms "
+                   f"(p95 {r['latency_p95_ms']:.1f}), {r['fps']:.1f} images/s{memory}")
+
+    params = {"model": model, "runtime": runtime, "batch_size": batch_size, "size": size, "warmup": warmup,
+              "iters": iters, "device": device}
+    _queue_or_run("bench", params, wait, now, timeout, here, show)
+
+
+def prelabel(model: ModelArg, dataset: Annotated[str, typer.Argument(help="dataset whose images get drafts")],
+             split: Annotated[Optional[str], typer.Option(help="only images of this split")] = None,
+             min_score: Annotated[float, typer.Option(help="drafts need at least this score")] = 0.5,
+             keep_drafts: Annotated[bool, typer.Option("--keep-drafts", help="keep this model's earlier drafts "
+                                                       "(default: replace them)")] = False,
+             include_labelled: Annotated[bool, typer.Option("--include-labelled",
+                                                            help="also images with accepted annotations")] = False,
+             runtime: RuntimeOpt = "torch", device: DeviceOpt = None, wait: WaitOpt = False, now: NowOpt = False,
+             timeout: TimeoutOpt = 3600.0) -> None:
+    """Store a model version's predictions on a dataset as draft annotations (queued by default)."""
+    ensure_db()
+
+    def here(progress: Any) -> dict[str, Any]:
+        import dataclasses
+
+        from studio.prelabel import prelabel as run
+
+        return dataclasses.asdict(run(model, dataset, split=split, min_score=min_score, replace_drafts=not keep_drafts,
+                                      include_labelled=include_labelled, runtime=runtime, device=device,
+                                      progress=progress))
+
+    def show(r: dict[str, Any]) -> None:
+        typer.echo(f"{r['annotations']} drafts ({r['source']}) on {r['labelled']} of {r['images']} images; "
+                   f"{r['skipped']} already labelled, {r['replaced']} earlier drafts replaced")
+
+    params = {"model": model, "dataset": dataset, "split": split, "min_score": min_score,
+              "replace_drafts": not keep_drafts, "include_labelled": include_labelled, "runtime": runtime,
+              "device": device}
+    _queue_or_run("prelabel", params, wait, now, timeout, here, show)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this feature's commands to ``app``."""
+    """Add this feature's commands to ``app``; ``onnx`` and ``torchscript`` join the existing
+    ``studio export`` group (beside the dataset formats)."""
+    app.command("evaluate")(evaluate)
+    app.command("evaluations")(evaluations)
+    app.command("compare")(compare)
+    app.command("bench")(bench)
+    app.command("prelabel")(prelabel)
+    export_group = next((g.typer_instance for g in app.registered_groups if g.name == "export"), None)
+    if export_group is None:
+        export_group = typer.Typer(help="Export datasets and models.", no_args_is_help=True)
+        app.add_typer(export_group, name="export")
+    export_group.command("onnx")(export_onnx)
+    export_group.command("torchscript")(export_torchscript)

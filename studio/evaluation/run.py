@@ -1,0 +1,729 @@
+"""Evaluate a model version on one split of a dataset version, store the result, read it back.
+
+``evaluate_version(ref, dataset_version_id=None, split="val")`` predicts every image of the
+split with ``studio.inference`` and writes one ``Evaluation`` row with its ``EvaluationClass``
+and ``EvaluationImage`` rows in ONE transaction, plus files in
+``<model folder>/evaluations/<evaluation id>/``:
+
+    summary_metrics.csv    metric,value
+    per_class_metrics.csv  class_index,name,iou,dice,precision,recall,accuracy,f1,support[,ap]
+    predictions.csv        per image: file_name,version_image_id,score,pixels,prediction_path
+                           (classification: per object crop: file_name,true,pred,prob,correct)
+    confusion_matrix.csv   the pooled matrix (rows = ground truth, columns = prediction)
+    confusion_matrix.png   row-normalised heatmap (matplotlib)
+    predictions/NNNNN.png  predicted class-index map per image (palette PNG, the class colours),
+                           so pages overlay predictions without running the model again
+
+The folder is written under a temporary name and renamed inside the transaction; on any
+failure neither rows nor folder remain.
+
+Class positions: for segmentation (semantic, and instance rasterised to a semantic map) the
+confusion matrix position k is the class whose ``index`` is k (0 = background), as the
+model's outputs (``registry.output_names``). Ground truth is the dataset version's accepted
+objects painted into a label map (``studio.training.data.label_map``: larger objects first,
+crowd regions = 255 = ignored) with dataset class indices re-mapped to the model's by class
+NAME; a dataset class the model does not know is refused (InvalidInput naming it).
+
+Per task:
+
+- semantic: pooled + per-image confusion matrices (``ConfusionAccumulator``), mIoU / pixel
+  accuracy / mean Dice, per-class IoU / Dice / precision / recall; per-image score = that
+  image's mIoU (worst first on the pages).
+- every task: ``summary["ms_per_image"]``, the median model time per image (pre- and
+  post-processing included, image decoding excluded; classification: per object crop); the
+  median, so the first call's warm-up does not count.
+- instance (YOLO): COCO mask AP / AP50 / AP75 (``coco_mask_eval``; predictions at score
+  >= 0.001, at most 100 per image) plus the semantic metrics of the objects with score >= 0.25
+  painted into a class map (``InstanceOutput.to_semantic``); per-class AP in the CSV.
+- classification: one sample per non-crowd object of the split (its box crop with a 10 %
+  margin, as training does); accuracy, macro / weighted F1, per-class precision / recall / F1.
+- sequence: refused (keypoint datasets are evaluated by the sign-language feature).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlmodel import col, select
+
+from studio.db import session_scope
+from studio.errors import InvalidInput, NotFound
+from studio.evaluation.metrics import IGNORE_INDEX
+from studio.progress import ProgressFn, null_progress
+from studio.tables import (
+    Dataset,
+    DatasetVersion,
+    Evaluation,
+    EvaluationClass,
+    EvaluationImage,
+    ModelVersion,
+    Task,
+    VersionImage,
+)
+
+INSTANCE_AP_CONF = 0.001  # COCO-style: keep low-score objects for AP
+INSTANCE_SEMANTIC_CONF = 0.25  # objects painted into the semantic map (ultralytics' predict default)
+INSTANCE_MAX_DET = 100  # COCO's maxDets
+CLASS_COLUMNS = ("class_index", "name", "iou", "dice", "precision", "recall", "accuracy", "f1", "support")
+
+
+# --------------------------------------------------------------------------- data of a split
+
+
+@dataclass
+class SplitItem:
+    """One image of a dataset version's split with its ground-truth objects."""
+
+    version_image_id: int
+    image_id: int | None  # the live image (None when it has been deleted since)
+    key: str
+    path: Path
+    width: int
+    height: int
+    objects: list[tuple[int, dict, bool]] = field(default_factory=list)  # (dataset class index, RLE, iscrowd)
+
+
+@dataclass
+class SplitData:
+    """A split of a dataset version: its classes (as frozen) and items in image order."""
+
+    dataset_version_id: int
+    dataset: str
+    version: int
+    split: str
+    classes: list[dict[str, Any]]
+    items: list[SplitItem]
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} v{self.version}"
+
+
+def load_split(dataset_version_id: int, split: str) -> SplitData:
+    """The images of ``split`` of a dataset version with their accepted objects; InvalidInput
+    when the split is empty (the message lists the splits it has)."""
+    from studio.training.data import load_version
+
+    with session_scope() as session:
+        dv = session.get(DatasetVersion, dataset_version_id)
+        if dv is None:
+            raise NotFound(f"no dataset version {dataset_version_id}; see `studio datasets`")
+        dataset = session.get(Dataset, dv.dataset_id)
+        rows = session.exec(select(VersionImage.id, VersionImage.image_id, VersionImage.file_name)
+                            .where(VersionImage.version_id == dataset_version_id)).all()
+        name, number = dataset.name, dv.version  # type: ignore[union-attr]
+    data = load_version(name, number)
+    ids = {file_name: (vid, image_id) for vid, image_id, file_name in rows}
+    items = [SplitItem(ids[s.key][0], ids[s.key][1], s.key, s.path, s.width, s.height, list(s.objects))
+             for s in data.samples if s.split == split]
+    if not items:
+        counts: dict[str, int] = {}
+        for s in data.samples:
+            counts[s.split] = counts.get(s.split, 0) + 1
+        have = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no images at all"
+        raise InvalidInput(f"split {split!r} of dataset version {dataset_version_id} ({name} v{number}) has no images; "
+                           f"expected at least one (its splits: {have})")
+    return SplitData(dataset_version_id, name, number, split, data.classes, items)
+
+
+def class_lut(model_classes: Sequence[dict[str, Any]], dataset_classes: Sequence[dict[str, Any]],
+              what: str = "the model") -> np.ndarray:
+    """(256,) uint8 map from dataset label values to the model's class indices by NAME
+    (0 -> 0, 255 -> 255). InvalidInput naming dataset classes the model does not know."""
+    by_name = {c["name"]: int(c["index"]) for c in model_classes}
+    unknown = sorted(c["name"] for c in dataset_classes if c["name"] not in by_name)
+    if unknown:
+        raise InvalidInput(f"the dataset version has classes {unknown} that {what} does not know; expected only "
+                           f"classes of {what}: {sorted(by_name)}")
+    lut = np.full(256, IGNORE_INDEX, np.uint8)
+    lut[0] = 0
+    for c in dataset_classes:
+        if 0 <= int(c["index"]) < 255:
+            lut[int(c["index"])] = by_name[c["name"]]
+    return lut
+
+
+def ground_truth(item: SplitItem, lut: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 label map of an item in the model's class indices (255 = ignore)."""
+    from studio.training.data import Sample, label_map
+
+    sample = Sample(item.key, item.path, item.width, item.height, "", item.objects)
+    return lut[label_map(sample, IGNORE_INDEX)]
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _color_table(version: ModelVersion, count: int) -> list[int]:
+    from studio.colors import color_for_index, hex_to_rgb
+
+    colors = {int(c["index"]): c.get("color") for c in version.classes}
+    palette: list[int] = []
+    for k in range(256):
+        try:
+            rgb = hex_to_rgb(colors.get(k) or color_for_index(k)) if k < count else (0, 0, 0)
+        except ValueError:
+            rgb = hex_to_rgb(color_for_index(k))
+        palette.extend(rgb)
+    return palette
+
+
+def save_label_png(path: Path, labels: np.ndarray, palette: list[int]) -> None:
+    """(H, W) class-index map -> palette PNG (16-bit grey when an index exceeds 255); temp name, renamed."""
+    from PIL import Image
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    if labels.size and int(labels.max()) > 255:
+        Image.fromarray(labels.astype(np.uint16)).save(tmp, format="PNG")
+    else:
+        image = Image.fromarray(labels.astype(np.uint8), mode="P")
+        image.putpalette(palette)
+        image.save(tmp, format="PNG", optimize=False)
+    tmp.replace(path)
+
+
+def load_label_png(path: Path) -> np.ndarray:
+    """A prediction PNG back as (H, W) int64 class indices."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image).astype(np.int64)
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(buffer.getvalue())
+    tmp.replace(path)
+
+
+def save_confusion_png(path: Path, cm: np.ndarray, names: Sequence[str], title: str) -> None:
+    """Row-normalised heatmap of ``cm`` (rows = ground truth) as a PNG (matplotlib, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cm = np.asarray(cm, np.float64)
+    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    n = len(names)
+    side = min(max(4.0, 0.55 * n + 2.5), 20.0)
+    figure = Figure(figsize=(side, side), dpi=100)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot(1, 1, 1)
+    image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(n), labels=list(names), rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), labels=list(names), fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("ground truth")
+    ax.set_title(title, fontsize=10)
+    if n <= 25:
+        for (r, c), value in np.ndenumerate(shown):
+            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if value > 0.5 else "black")
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    figure.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    figure.savefig(tmp, format="png")
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class _Result:
+    """What a task's scorer hands to the writer."""
+
+    summary: dict[str, Any]
+    confusion: np.ndarray
+    names: list[str]
+    class_rows: list[dict[str, Any]]
+    images: list[dict[str, Any]]  # EvaluationImage fields + "pred_png" (array or None) + "pixels"
+    extra_class_columns: dict[int, dict[str, Any]] = field(default_factory=dict)  # position -> {ap: ...}
+    predict_ms: list[float] = field(default_factory=list)  # model time per image (classification: per object)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _segmentation(predictor: Any, data: SplitData, progress: ProgressFn, save: bool) -> _Result:
+    from studio.evaluation import (
+        ConfusionAccumulator,
+        PredictedInstance,
+        coco_inputs_from_records,
+        coco_mask_eval,
+        per_image_score,
+        resize_prediction,
+        segmentation_metrics,
+    )
+    from studio.images import load_rgb
+    from studio.registry import num_outputs, output_names
+
+    version = predictor.version
+    instance = version.task == Task.instance.value
+    classes = version.classes
+    count = num_outputs("semantic", classes)
+    names = output_names("semantic", classes)
+    lut = class_lut(classes, data.classes, f"model {version.name}")
+    accumulator = ConfusionAccumulator(count, ignore_index=IGNORE_INDEX)
+    dataset_index = {c["name"]: int(c["index"]) for c in data.classes}
+    output_to_dataset = [dataset_index.get(c["name"]) for c in classes]  # instance output k -> dataset index
+    predicted: list[PredictedInstance] = []
+    images: list[dict[str, Any]] = []
+    times: list[float] = []
+    for n, item in enumerate(data.items):
+        image = load_rgb(item.path)
+        gt = ground_truth(item, lut)
+        started = time.perf_counter()
+        if instance:
+            out = predictor.predict(image, conf=INSTANCE_AP_CONF, max_det=INSTANCE_MAX_DET)
+            times.append(1000.0 * (time.perf_counter() - started))
+            pred = out.to_semantic(min_score=INSTANCE_SEMANTIC_CONF)
+            for k in range(len(out)):
+                target = output_to_dataset[int(out.class_indices[k])]
+                mask = out.masks[k]
+                if target is None or not mask.any():
+                    continue
+                if mask.shape != (item.height, item.width):
+                    mask = resize_prediction(mask, (item.height, item.width))
+                predicted.append(PredictedInstance(item.key, target, float(out.scores[k]), mask))
+        else:
+            pred = predictor.predict(image).labels
+            times.append(1000.0 * (time.perf_counter() - started))
+        if pred.shape != gt.shape:
+            pred = resize_prediction(pred, gt.shape)
+        cm = accumulator.update(gt, pred)
+        score = per_image_score(cm)
+        images.append({"version_image_id": item.version_image_id, "file_name": item.key,
+                       "score": None if math.isnan(score) else score, "confusion": cm.tolist(),
+                       "pixels": int(cm.sum()), "pred_png": pred if save else None})
+        progress((n + 1) / len(data.items), f"evaluated {n + 1}/{len(data.items)} images")
+    metrics = segmentation_metrics(accumulator.pooled, names)
+    summary: dict[str, Any] = dict(metrics.summary())
+    extra: dict[int, dict[str, Any]] = {}
+    if instance:
+        from studio.formats.records import AnnotationRecord, ClassRecord, DatasetDoc, ImageRecord
+
+        doc = DatasetDoc(
+            classes=[ClassRecord(c["name"], int(c["index"]), c.get("color")) for c in data.classes],
+            images=[ImageRecord(i.key, i.path, i.width, i.height, data.split) for i in data.items],
+            annotations=[AnnotationRecord(i.key, next(c["name"] for c in data.classes if int(c["index"]) == idx),
+                                          rle, crowd) for i in data.items for idx, rle, crowd in i.objects])
+        gt_coco, results = coco_inputs_from_records(doc, predicted)
+        ap = coco_mask_eval(gt_coco, results)
+        summary.update({k: _clean(v) for k, v in ap.summary.items()})
+        model_index = {c["name"]: int(c["index"]) for c in classes}
+        for c in data.classes:
+            value = ap.per_class.get(int(c["index"]))
+            extra[model_index[c["name"]]] = {"ap": _clean(value)}
+    return _Result(summary, accumulator.pooled, names, metrics.class_rows(), images, extra, times)
+
+
+def _classification(predictor: Any, data: SplitData, progress: ProgressFn, batch: int = 32) -> _Result:
+    from studio import masks
+    from studio.evaluation import classification_metrics
+    from studio.images import load_rgb
+    from studio.training.data import crop_box
+
+    version = predictor.version
+    names = [c["name"] for c in version.classes]
+    position = {name: k for k, name in enumerate(names)}
+    lut_name = {int(c["index"]): c["name"] for c in data.classes}
+    unknown = sorted({c["name"] for c in data.classes} - set(position))
+    if unknown:
+        raise InvalidInput(f"the dataset version has classes {unknown} that model {version.name} does not know; "
+                           f"expected only classes of the model: {names}")
+    samples: list[tuple[SplitItem, int, list[float], int]] = []
+    for item in data.items:
+        for j, (index, rle, crowd) in enumerate(item.objects):
+            if not crowd:
+                samples.append((item, j, masks.bbox(rle), position[lut_name[int(index)]]))
+    if not samples:
+        raise InvalidInput(f"split {data.split!r} of {data.label} has no annotated objects to classify; "
+                           "expected at least one accepted, non-crowd object")
+    probs = np.zeros((len(samples), len(names)), np.float32)
+    cache: dict[str, np.ndarray] = {}
+    times: list[float] = []
+    for start in range(0, len(samples), batch):
+        crops = []
+        for item, _, bbox, _ in samples[start: start + batch]:
+            if item.key not in cache:
+                cache.clear()
+                cache[item.key] = load_rgb(item.path)
+            image = cache[item.key]
+            x0, y0, x1, y1 = crop_box(bbox, image.shape[1], image.shape[0])
+            crops.append(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        started = time.perf_counter()
+        outs = predictor.predict_batch(crops)
+        times.extend([1000.0 * (time.perf_counter() - started) / len(crops)] * len(crops))
+        for k, out in enumerate(outs):
+            probs[start + k] = out.probs
+        done = min(start + batch, len(samples))
+        progress(done / len(samples), f"classified {done}/{len(samples)} objects")
+    y_true = np.array([s[3] for s in samples], np.int64)
+    y_pred = probs.argmax(1).astype(np.int64)
+    result = classification_metrics(y_true, y_pred, len(names), names, scores=probs, top_k=(min(5, len(names)),))
+    images = [{"version_image_id": item.version_image_id, "file_name": f"{item.key}#{j}",
+               "score": float(y_true[n] == y_pred[n]), "confusion": None, "pixels": 1, "pred_png": None,
+               "labels": {"true": int(y_true[n]), "pred": int(y_pred[n]), "true_name": names[y_true[n]],
+                          "pred_name": names[y_pred[n]], "prob": float(probs[n, y_pred[n]]), "bbox": bbox}}
+              for n, (item, j, bbox, _) in enumerate(samples)]
+    return _Result(dict(result.summary()), result.confusion, names, result.class_rows(), images, {}, times)
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def evaluations_dir(version: ModelVersion) -> Path:
+    from studio.registry import model_dir
+
+    return model_dir(version) / "evaluations"
+
+
+def evaluate_version(ref: str | int | ModelVersion, dataset_version_id: int | None = None, split: str = "val",
+                     progress: ProgressFn | None = None, *, runtime: str = "torch", device: str | None = None,
+                     save_predictions: bool = True, job_id: str | None = None) -> int:
+    """Evaluate the version on ``split`` of ``dataset_version_id`` (default: the dataset
+    version it was trained on) and store everything (see the module docstring); the new
+    Evaluation's id.
+
+    InvalidInput: no dataset version given and none recorded on the model, an empty split,
+    classes the model does not know, a sequence model.
+    """
+    from studio.inference import as_version, load_predictor
+    from studio.registry import models_root
+
+    progress = progress or null_progress
+    started = time.perf_counter()
+    version = as_version(ref)
+    if version.task == Task.sequence.value:
+        raise InvalidInput(f"model {version.name} is a sequence model; evaluate_version scores image models "
+                           "(semantic, instance, classification)")
+    dv_id = dataset_version_id if dataset_version_id is not None else version.dataset_version_id
+    if dv_id is None:
+        raise InvalidInput(f"model {version.name} records no dataset version; pass one (--dataset-version N)")
+    progress(0.0, f"reading split {split!r} of dataset version {dv_id}")
+    data = load_split(int(dv_id), split)
+    predictor = load_predictor(version, runtime=runtime, device=device)
+    if version.task == Task.classification.value:
+        result = _classification(predictor, data, lambda f, m: progress(0.02 + 0.93 * f, m))
+    else:
+        result = _segmentation(predictor, data, lambda f, m: progress(0.02 + 0.93 * f, m), save_predictions)
+    result.summary["ms_per_image"] = float(np.median(result.predict_ms)) if result.predict_ms else None
+    progress(0.96, "writing the evaluation")
+    root = evaluations_dir(version)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".tmp-{uuid.uuid4().hex[:12]}"
+    final: Path | None = None
+    try:
+        (tmp / "predictions").mkdir(parents=True)
+        with session_scope() as session:
+            evaluation = Evaluation(model_version_id=version.id, dataset_version_id=data.dataset_version_id,  # type: ignore[arg-type]
+                                    split=split, task=version.task, summary=result.summary,
+                                    confusion=np.asarray(result.confusion).tolist(), image_count=len(data.items),
+                                    seconds=0.0, job_id=job_id)
+            session.add(evaluation)
+            session.flush()
+            eval_id = int(evaluation.id)  # type: ignore[arg-type]
+            final = root / str(eval_id)
+            relative = final.relative_to(models_root()) if final.is_relative_to(models_root()) else final
+            for row in result.class_rows:
+                session.add(EvaluationClass(evaluation_id=eval_id, **{k: _clean(row.get(k)) for k in CLASS_COLUMNS}))
+            palette = _color_table(version, len(result.names))
+            image_rows = []
+            for n, img in enumerate(result.images):
+                png = None
+                if img.get("pred_png") is not None:
+                    png = f"{n:05d}.png"
+                    save_label_png(tmp / "predictions" / png, img["pred_png"], palette)
+                image_rows.append(EvaluationImage(
+                    evaluation_id=eval_id, version_image_id=img["version_image_id"], file_name=img["file_name"],
+                    score=img["score"], confusion=img["confusion"], labels=img.get("labels"),
+                    prediction_path=(relative / "predictions" / png).as_posix() if png else None))
+            session.add_all(image_rows)
+            _write_files(tmp, version, data, result, image_rows, eval_id)
+            if final.exists():  # an orphan folder of a deleted evaluation whose id came back
+                shutil.rmtree(final)
+            evaluation.seconds = time.perf_counter() - started
+            session.add(evaluation)
+            tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if final is not None:
+            shutil.rmtree(final, ignore_errors=True)
+        raise
+    progress(1.0, f"{data.label} {split}: " + ", ".join(
+        f"{k} {v:.3f}" for k, v in result.summary.items() if isinstance(v, float) and k in ("miou", "ap", "accuracy")))
+    return eval_id
+
+
+def _write_files(folder: Path, version: ModelVersion, data: SplitData, result: _Result,
+                 image_rows: Sequence[EvaluationImage], eval_id: int) -> None:
+    _write_csv(folder / "summary_metrics.csv", ("metric", "value"),
+               [(k, _clean(v)) for k, v in result.summary.items()])
+    extra_keys = sorted({k for v in result.extra_class_columns.values() for k in v})
+    _write_csv(folder / "per_class_metrics.csv", (*CLASS_COLUMNS, *extra_keys),
+               [(*[row.get(k) for k in CLASS_COLUMNS],
+                 *[result.extra_class_columns.get(row["class_index"], {}).get(k) for k in extra_keys])
+                for row in result.class_rows])
+    if version.task == Task.classification.value:
+        _write_csv(folder / "predictions.csv", ("file_name", "version_image_id", "true", "pred", "prob", "correct"),
+                   [(r.file_name, r.version_image_id, r.labels["true_name"], r.labels["pred_name"],  # type: ignore[index]
+                     f"{r.labels['prob']:.6f}", int(r.score or 0)) for r in image_rows])  # type: ignore[index]
+    else:
+        _write_csv(folder / "predictions.csv", ("file_name", "version_image_id", "score", "pixels", "prediction_path"),
+                   [(r.file_name, r.version_image_id, "" if r.score is None else f"{r.score:.6f}", img["pixels"],
+                     r.prediction_path or "") for r, img in zip(image_rows, result.images)])
+    _write_csv(folder / "confusion_matrix.csv", ("ground_truth \\ predicted", *result.names),
+               [(name, *row) for name, row in zip(result.names, np.asarray(result.confusion).tolist())])
+    save_confusion_png(folder / "confusion_matrix.png", result.confusion, result.names,
+                       f"{version.name}\n{data.label} {data.split} (evaluation {eval_id})")
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+@dataclass(frozen=True)
+class EvaluationSummary:
+    """An evaluation as lists show it."""
+
+    id: int
+    model: str
+    model_version_id: int
+    dataset_version_id: int | None
+    dataset: str  # "shelves v3" ("" when the dataset version is gone)
+    split: str
+    task: str
+    summary: dict[str, Any]
+    image_count: int
+    seconds: float
+    created: str
+
+
+@dataclass(frozen=True)
+class EvaluationView:
+    """One evaluation for the Evaluate page.
+
+    confusion: (C, C) int64 pooled matrix (rows = ground truth); class_names: its positions;
+    class_rows: one dict per class (EvaluationClass fields, plus ``ap`` for instance models
+    when known); folder: its files (summary_metrics.csv ... confusion_matrix.png).
+    """
+
+    id: int
+    model: str
+    model_version_id: int
+    dataset_version_id: int | None
+    split: str
+    task: str
+    summary: dict[str, Any]
+    class_rows: list[dict[str, Any]]
+    confusion: np.ndarray
+    class_names: list[str]
+    image_count: int
+    seconds: float
+    folder: Path
+    created: str
+
+    @property
+    def files(self) -> dict[str, Path]:
+        return {p.name: p for p in sorted(self.folder.glob("*")) if p.is_file()} if self.folder.is_dir() else {}
+
+
+@dataclass(frozen=True)
+class EvaluationImageView:
+    """One image (or object crop, for classification) of an evaluation."""
+
+    id: int
+    version_image_id: int | None
+    image_id: int | None  # the live image, for "send to review"
+    file_name: str
+    image_path: Path | None  # the stored pixels
+    score: float | None
+    prediction_path: Path | None  # absolute path of the prediction PNG, when stored
+    labels: dict[str, Any] | None
+
+
+def _dataset_labels(session: Any, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.exec(select(DatasetVersion.id, Dataset.name, DatasetVersion.version).join(Dataset)
+                        .where(col(DatasetVersion.id).in_(ids))).all()
+    return {i: f"{name} v{number}" for i, name, number in rows}
+
+
+def list_evaluations(model: str | int | ModelVersion | None = None) -> list[EvaluationSummary]:
+    """Evaluations newest first (of one model version when given)."""
+    from studio.inference import as_version
+
+    query = select(Evaluation, ModelVersion.name).join(ModelVersion).order_by(col(Evaluation.id).desc())
+    if model is not None:
+        query = query.where(Evaluation.model_version_id == as_version(model).id)
+    with session_scope() as session:
+        rows = session.exec(query).all()
+        labels = _dataset_labels(session, {e.dataset_version_id for e, _ in rows if e.dataset_version_id})
+        return [EvaluationSummary(e.id, name, e.model_version_id, e.dataset_version_id,  # type: ignore[arg-type]
+                                  labels.get(e.dataset_version_id or -1, ""), e.split, e.task, dict(e.summary),
+                                  e.image_count, e.seconds, e.created_at.strftime("%Y-%m-%d %H:%M"))
+                for e, name in rows]
+
+
+def _evaluation(session: Any, eval_id: int) -> tuple[Evaluation, ModelVersion]:
+    evaluation = session.get(Evaluation, eval_id)
+    if evaluation is None:
+        raise NotFound(f"no evaluation {eval_id}; see `studio evaluations` or the Evaluate page")
+    return evaluation, session.get(ModelVersion, evaluation.model_version_id)
+
+
+def get_evaluation(eval_id: int) -> EvaluationView:
+    """The evaluation ``eval_id`` with its per-class rows and pooled matrix."""
+    import csv as _csv
+
+    from studio.registry import model_dir, output_names
+
+    with session_scope() as session:
+        evaluation, version = _evaluation(session, eval_id)
+        classes = session.exec(select(EvaluationClass).where(EvaluationClass.evaluation_id == eval_id)
+                               .order_by(EvaluationClass.class_index)).all()
+        rows = [{k: getattr(c, k) for k in CLASS_COLUMNS} for c in classes]
+        folder = model_dir(version) / "evaluations" / str(eval_id)
+        task = evaluation.task
+        names = output_names("semantic" if task in (Task.semantic.value, Task.instance.value) else task,
+                             version.classes)
+        view = dict(id=eval_id, model=version.name, model_version_id=version.id,
+                    dataset_version_id=evaluation.dataset_version_id, split=evaluation.split, task=task,
+                    summary=dict(evaluation.summary), confusion=np.asarray(evaluation.confusion, np.int64),
+                    image_count=evaluation.image_count, seconds=evaluation.seconds,
+                    created=evaluation.created_at.strftime("%Y-%m-%d %H:%M"))
+    per_class_csv = folder / "per_class_metrics.csv"
+    if per_class_csv.is_file():  # extra columns (instance AP) live only in the CSV
+        with per_class_csv.open() as f:
+            extra = {int(r["class_index"]): r for r in _csv.DictReader(f)}
+        for row in rows:
+            if "ap" in extra.get(row["class_index"], {}):
+                value = extra[row["class_index"]]["ap"]
+                row["ap"] = float(value) if value not in ("", None) else None
+    if len(names) != len(view["confusion"]):
+        names = [r["name"] for r in rows] or [str(k) for k in range(len(view["confusion"]))]
+    return EvaluationView(class_rows=rows, class_names=names, folder=folder, **view)  # type: ignore[arg-type]
+
+
+def _image_views(session: Any, images: Sequence[EvaluationImage]) -> list[EvaluationImageView]:
+    from studio.datasets import resolve_stored_path
+    from studio.registry import models_root
+
+    vids = {i.version_image_id for i in images if i.version_image_id is not None}
+    stored = {vid: (image_id, path) for vid, image_id, path in session.exec(
+        select(VersionImage.id, VersionImage.image_id, VersionImage.stored_path)
+        .where(col(VersionImage.id).in_(vids))).all()} if vids else {}
+    root = models_root()
+    out = []
+    for i in images:
+        image_id, path = stored.get(i.version_image_id, (None, None))  # type: ignore[arg-type]
+        out.append(EvaluationImageView(i.id, i.version_image_id, image_id, i.file_name,  # type: ignore[arg-type]
+                                       resolve_stored_path(path) if path else None, i.score,
+                                       root / i.prediction_path if i.prediction_path else None,
+                                       dict(i.labels) if i.labels else None))
+    return out
+
+
+def evaluation_images(eval_id: int) -> list[EvaluationImageView]:
+    """Every image row of an evaluation in evaluation order."""
+    with session_scope() as session:
+        _evaluation(session, eval_id)
+        rows = session.exec(select(EvaluationImage).where(EvaluationImage.evaluation_id == eval_id)
+                            .order_by(EvaluationImage.id)).all()
+        return _image_views(session, rows)
+
+
+def images_for_confusion(eval_id: int, gt_class: int, pred_class: int) -> list[tuple[EvaluationImageView, int]]:
+    """Click-through from the pooled matrix cell (gt_class, pred_class) (matrix positions):
+    the images with such pixels (classification: samples), most pixels first, with the count."""
+    from studio.evaluation import confusion_pairs
+
+    with session_scope() as session:
+        evaluation, _ = _evaluation(session, eval_id)
+        size = len(evaluation.confusion)
+        for what, c in (("gt_class", gt_class), ("pred_class", pred_class)):
+            if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < size:
+                raise InvalidInput(f"{what}: expected a class position 0..{size - 1}, got {c!r}")
+        rows = session.exec(select(EvaluationImage).where(EvaluationImage.evaluation_id == eval_id)
+                            .order_by(EvaluationImage.id)).all()
+        if evaluation.task == Task.classification.value:
+            hits = [(r, 1) for r in rows if r.labels and r.labels.get("true") == gt_class
+                    and r.labels.get("pred") == pred_class]
+        else:
+            with_cm = [r for r in rows if r.confusion is not None]
+            if not with_cm:
+                return []
+            cms = np.asarray([r.confusion for r in with_cm], np.int64)
+            order = confusion_pairs(cms, int(gt_class), int(pred_class))
+            hits = [(with_cm[k], int(cms[k, gt_class, pred_class])) for k in order]
+        views = _image_views(session, [r for r, _ in hits])
+        return [(v, count) for v, (_, count) in zip(views, hits)]
+
+
+def worst_images(eval_id: int, n: int = 20) -> list[EvaluationImageView]:
+    """The ``n`` lowest-scoring images (per-image mIoU; classification: wrong first), unscorable last."""
+    from studio.evaluation import worst_first
+
+    with session_scope() as session:
+        _evaluation(session, eval_id)
+        rows = session.exec(select(EvaluationImage).where(EvaluationImage.evaluation_id == eval_id)
+                            .order_by(EvaluationImage.id)).all()
+        scores = np.array([np.nan if r.score is None else r.score for r in rows], np.float64)
+        order = worst_first(scores)[: max(int(n), 0)]
+        return _image_views(session, [rows[k] for k in order])
+
+
+def _find_image(eval_id: int, image: str | int) -> EvaluationImage:
+    with session_scope() as session:
+        _evaluation(session, eval_id)
+        query = select(EvaluationImage).where(EvaluationImage.evaluation_id == eval_id)
+        query = query.where(EvaluationImage.version_image_id == int(image)) if isinstance(image, (int, np.integer)) \
+            else query.where(EvaluationImage.file_name == str(image))
+        row = session.exec(query).first()
+    if row is None:
+        raise NotFound(f"evaluation {eval_id} has no image {image!r} (expected a file name or a version image id)")
+    return row
+
+
+def prediction_path(eval_id: int, image: str | int) -> Path | None:
+    """Absolute path of the stored prediction PNG of ``image`` (its file name, or its version
+    image id) in an evaluation; None when predictions were not stored."""
+    from studio.registry import models_root
+
+    row = _find_image(eval_id, image)
+    return models_root() / row.prediction_path if row.prediction_path else None
+
+
+def load_prediction(eval_id: int, image: str | int) -> np.ndarray | None:
+    """The stored prediction of ``image`` as (H, W) int64 class indices (None when not stored)."""
+    path = prediction_path(eval_id, image)
+    return load_label_png(path) if path is not None and path.is_file() else None
+
+
+def latest_evaluation(model: str | int | ModelVersion, dataset_version_id: int, split: str) -> int | None:
+    """The newest evaluation of a version on (dataset version, split), or None."""
+    from studio.inference import as_version
+
+    version = as_version(model)
+    with session_scope() as session:
+        return session.exec(select(Evaluation.id).where(Evaluation.model_version_id == version.id,
+                                                        Evaluation.dataset_version_id == dataset_version_id,
+                                                        Evaluation.split == split)
+                            .order_by(col(Evaluation.id).desc())).first()

@@ -1,0 +1,67 @@
+"""studio.benchmarking: real timings of a small real model on both runtimes, stored as rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_inference import isolated_studio, unet_version
+
+
+@pytest.fixture(scope="module")
+def module_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with isolated_studio(tmp_path_factory.mktemp("studio")) as root:
+        yield root
+
+
+@pytest.fixture(scope="module")
+def unet(module_studio: Path) -> Any:
+    return unet_version(module_studio)
+
+
+def test_benchmark_fields_are_sane_and_stored(unet: Any) -> None:
+    from studio.benchmarking import benchmark, list_benchmarks, store_benchmark
+    from studio.db import session_scope
+    from studio.tables import ModelBenchmark
+
+    result = benchmark(unet.name, "torch", batch_size=2, size=(64, 80), warmup=1, iters=4, device="cpu")
+    assert result.runtime == "torch" and result.device.startswith("cpu") and result.batch_size == 2
+    assert result.size == (64, 96)  # rounded up to the UNet's multiple of 32
+    assert result.latency_mean_ms > 0
+    assert result.latency_std_ms >= 0 and result.latency_p95_ms > 0
+    assert result.fps == pytest.approx(2 * 1000.0 / result.latency_mean_ms)
+    assert result.peak_memory_mb is None or result.peak_memory_mb >= 0
+    row_id = store_benchmark(unet.id, result)
+    with session_scope() as session:
+        row = session.get(ModelBenchmark, row_id)
+        assert (row.runtime, row.input_size, row.batch_size) == ("torch", "64x96", 2)
+        assert row.latency_mean_ms == pytest.approx(result.latency_mean_ms) and row.fps == pytest.approx(result.fps)
+    assert [b["id"] for b in list_benchmarks(unet.id)] == [row_id]
+
+
+def test_onnx_runtime_benchmark(unet: Any) -> None:
+    from studio.benchmarking import benchmark, store_benchmark
+    from studio.exporting import export_onnx
+
+    export_onnx(unet.id, check=False)
+    result = benchmark(unet.id, "onnx", size=64, warmup=1, iters=3)
+    assert result.runtime == "onnx" and "onnxruntime CPU" in result.device and result.size == (64, 64)
+    assert result.latency_mean_ms > 0 and result.iters == 3
+    from studio.db import session_scope
+    from studio.tables import ModelBenchmark
+
+    with session_scope() as session:
+        assert session.get(ModelBenchmark, store_benchmark(unet.id, result)).runtime == "onnxruntime"
+
+
+def test_bad_arguments_are_refused(unet: Any) -> None:
+    from studio.benchmarking import benchmark
+    from studio.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="runtime 'tvm'"):
+        benchmark(unet.id, "tvm")
+    with pytest.raises(InvalidInput, match="iters: expected an integer >= 1"):
+        benchmark(unet.id, iters=0)
