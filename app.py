@@ -12,6 +12,9 @@ navigation = st.navigation({
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
     ],
+    "Live": [
+        st.Page("pages/live.py", title="Live", icon=":material/videocam:"),
+    ],
     "Work": [
         st.Page("pages/jobs.py", title="Jobs", icon=":material/work_history:"),
     ],

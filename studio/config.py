@@ -33,6 +33,19 @@ class Settings(BaseSettings):
     embedding_cache_mb: int = Field(2048, description="disk budget of the embedding cache (oldest evicted first)")
     embedding_memory_items: int = Field(16, description="embeddings kept in memory (LRU) per process")
 
+    turn_url: str = Field("", description="TURN server for the live page when the studio is used remotely "
+                          "(turn:host:3478); empty = no ICE servers (localhost needs none)")
+    turn_username: str = Field("", description="TURN user name")
+    turn_credential: str = Field("", description="TURN password")
+
+    @property
+    def rtc_configuration(self) -> dict:
+        """WebRTC configuration of the live page: no ICE servers unless a TURN server is set."""
+        if not self.turn_url:
+            return {"iceServers": []}
+        return {"iceServers": [{"urls": [self.turn_url], "username": self.turn_username,
+                                "credential": self.turn_credential}]}
+
     @property
     def resolved_queue_url(self) -> str:
         """The queue URL, defaulting to a SQLite file next to the data."""

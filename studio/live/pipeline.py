@@ -39,6 +39,7 @@ class Slot:
     name: str
     infer: Callable[[np.ndarray], Any]
     draw: Draw
+    tag: str = ""  # short label drawn on the frame ("A"); default the name
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class LiveStats:
     frames_in: int  # frames handed to process()
     frames_done: int  # frames that went through every slot
     frames_dropped: int  # frames replaced before inference took them
-    fps: float  # finished frames per second over the last ~2 s
+    fps: float  # finished frames per second over the last 30 (0 when none came for 5 s)
     latency_ms: dict[str, float]  # per slot, mean over the last 30 frames
     error: str | None = None  # the last inference error (the pipeline keeps running)
 
@@ -135,7 +136,7 @@ class LivePipeline:
         for slot, output, ms in zip(self.slots, latest.outputs, latest.latency_ms):
             tile = latest.frame.copy() if output is None else slot.draw(latest.frame.copy(), output)
             if self.overlay_stats:
-                tile = _label(tile, f"{slot.name} · {ms:.0f} ms · {stats.fps:.1f} FPS")
+                tile = _label(tile, f"{slot.tag or slot.name} · {ms:.0f} ms · {stats.fps:.1f} FPS")
             tiles.append(tile)
         return np.concatenate(tiles, axis=1)
 
@@ -143,9 +144,9 @@ class LivePipeline:
         with self._lock:
             s = self._state
             now = time.monotonic()
-            recent = [t for t in s.done_times if now - t <= 2.0]
+            recent = list(s.done_times)[-30:]  # the last 30 results, if the stream is still going
             span = (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
-            fps = (len(recent) - 1) / span if span > 0 else 0.0
+            fps = (len(recent) - 1) / span if span > 0 and now - recent[-1] < 5.0 else 0.0
             latency = {slot.name: (sum(d) / len(d) if d else 0.0) for slot, d in zip(self.slots, s.latencies)}
             return LiveStats(s.frames_in, s.frames_done, s.frames_dropped, fps, latency, s.error)
 

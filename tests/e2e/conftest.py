@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,14 +51,15 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float = 60) -> None
     raise TimeoutError(f"streamlit did not answer at {url} within {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def live_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStudio]:
-    """`studio init` + a small demo dataset + worker + app, torn down after the module."""
-    root = tmp_path_factory.mktemp("live")
+@contextmanager
+def running_studio(root: Path, *setup: list[str]) -> Iterator[LiveStudio]:
+    """`studio init` + a small demo dataset + each ``setup`` command (`studio ...` arguments)
+    + worker + app on a free port; everything stopped on exit."""
     env = {**os.environ, **studio_env_vars(root), "PYTHONUNBUFFERED": "1"}
     studio = [sys.executable, "-m", "studio.cli"]
-    subprocess.run([*studio, "init"], env=env, cwd=root, check=True, capture_output=True)
-    subprocess.run([*studio, "demo", "--images", "6"], env=env, cwd=root, check=True, capture_output=True)
+    for command in (["init"], ["demo", "--images", "6"], *setup):
+        done = subprocess.run([*studio, *command], env=env, cwd=root, capture_output=True, text=True)
+        assert done.returncode == 0, f"studio {' '.join(command)}: {done.stderr}"
     port = _free_port()
     logs = root / "logs"
     logs.mkdir()
@@ -80,14 +82,26 @@ def live_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStudio
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """Headless Debian Chromium (never a downloaded browser)."""
+def live_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStudio]:
+    """A running studio on the demo dataset, torn down after the module."""
+    with running_studio(tmp_path_factory.mktemp("live")) as studio:
+        yield studio
+
+
+def launch_chromium(playwright, *extra_args: str):  # noqa: ANN001, ANN201 (playwright types)
+    """Headless Debian Chromium (never a downloaded browser); skip when it is not installed."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        instance = launch_chromium(playwright)
         yield instance
         instance.close()
 

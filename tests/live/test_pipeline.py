@@ -81,3 +81,27 @@ def test_a_failing_model_is_reported_and_the_stream_goes_on() -> None:
 def test_a_pipeline_needs_a_model() -> None:
     with pytest.raises(ValueError, match="at least one slot"):
         LivePipeline([])
+
+
+def test_overlays_colour_masks_objects_and_labels() -> None:
+    from studio.inference import ClassOutput, InstanceOutput, SemanticOutput
+    from studio.live.overlay import drawer
+
+    classes = [{"name": "box", "index": 1, "color": "#ff0000"}, {"name": "jar", "index": 2, "color": "#00ff00"}]
+    draw = drawer(classes)
+    image = frame(100, 60, 80)
+    labels = np.zeros((30, 40), np.int64)  # half size: resized to the frame
+    labels[:, 20:] = 2
+    semantic = draw(image, SemanticOutput(labels))
+    assert tuple(semantic[10, 10]) == (100, 100, 100)  # background untouched
+    assert semantic[10, 60, 1] > 150 and semantic[10, 60, 0] < 60  # blended towards green (jar)
+
+    masks = np.zeros((1, 60, 80), bool)
+    masks[0, 20:40, 10:30] = True
+    instance = draw(image, InstanceOutput(masks, np.array([0]), np.array([0.9], np.float32),
+                                          np.array([[10, 20, 30, 40]], np.float32), (1, 2)))
+    assert instance[30, 20, 0] > 150 and instance[30, 20, 1] < 60  # box class: red
+    assert tuple(instance[55, 70]) == (100, 100, 100)
+
+    label = draw(image, ClassOutput(np.array([0.2, 0.8], np.float32), [("jar", 0.8), ("box", 0.2)]))
+    assert not np.array_equal(label, image) and np.array_equal(image, frame(100, 60, 80))  # input not modified

@@ -1,0 +1,89 @@
+"""Live: the webcam (or a video file) through one or two model versions, side by side.
+
+Frames go through ``studio.live.pipeline.LivePipeline``: inference runs on its own thread,
+frames are dropped (not queued) when it is slower than the camera, models load once.
+"""
+
+import av
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from studio.config import get_settings
+from studio.errors import StudioError
+from studio.live.session import LIVE_TASKS, build_pipeline
+from studio.registry import list_models
+from studio.transfer import save_upload
+
+st.title("Live")
+versions = [m for m in list_models() if m.task in LIVE_TASKS]
+if not versions:
+    st.info("No image model versions yet: train one on the Train page (or import one on the Models page).")
+    st.stop()
+names = [v.name for v in versions]
+left, middle, right = st.columns([2, 2, 1])
+model_a = left.selectbox("Model A", names, key="live_a")
+model_b = middle.selectbox("Model B (optional)", ["(none)", *names], key="live_b",
+                           index=min(2, len(names)) if len(names) > 1 else 0)
+runtime = right.selectbox("Runtime", ["torch", "onnx"], key="live_runtime",
+                          help="onnx needs an exported file (Models page or `studio export onnx`)")
+source = st.segmented_control("Source", ["Webcam", "Video file"], default="Webcam", key="live_source")
+refs = (model_a,) if model_b == "(none)" else (model_a, model_b)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the models ...")
+def pipeline_for(refs: tuple[str, ...], runtime: str):  # noqa: ANN201 - LivePipeline
+    return build_pipeline(list(refs), runtime)
+
+
+try:
+    pipeline = pipeline_for(refs, runtime)
+except StudioError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+
+def on_frame(frame: av.VideoFrame) -> av.VideoFrame:
+    """aiortc's thread: no st.* here."""
+    return av.VideoFrame.from_ndarray(pipeline.process(frame.to_ndarray(format="rgb24")), format="rgb24")
+
+
+player_factory, mode = None, WebRtcMode.SENDRECV
+if source == "Video file":
+    path = st.text_input("Video file path on this machine", key="live_path", placeholder="/data/demo.mp4")
+    upload = st.file_uploader("... or upload a video", type=["mp4", "webm", "avi", "mov", "mkv", "y4m"],
+                              key="live_upload")
+    if upload is not None:
+        path = str(save_upload(upload.name, upload.getvalue()))
+    if not path:
+        st.info("Choose a video: it plays through the same pipeline as the webcam, so results can be reproduced.")
+        st.stop()
+
+    def player_factory():  # noqa: ANN202 - aiortc MediaPlayer
+        from aiortc.contrib.media import MediaPlayer
+
+        return MediaPlayer(path, loop=True)
+
+    mode = WebRtcMode.RECVONLY
+
+webrtc_streamer(key=f"live-{source}-{'-'.join(refs)}", mode=mode, rtc_configuration=get_settings().rtc_configuration,
+                media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": False},
+                video_frame_callback=on_frame, player_factory=player_factory, async_processing=True,
+                video_html_attrs={"autoPlay": True, "controls": False, "muted": True, "style": {"width": "100%"}})
+st.caption("Press START and allow the camera. The left half is model A, the right half model B; each shows its "
+           "latency and the pipeline's FPS. No STUN/TURN server is used on localhost (STUDIO_TURN_URL sets one).")
+
+
+@st.fragment(run_every=1.0)
+def live_stats() -> None:
+    stats = pipeline.stats()
+    columns = st.columns(3 + len(stats.latency_ms))
+    columns[0].metric("Pipeline FPS", f"{stats.fps:.1f}")
+    columns[1].metric("Frames shown", stats.frames_done)
+    columns[2].metric("Frames dropped", stats.frames_dropped, help="dropped while a model was busy (never queued)")
+    for column, (name, ms) in zip(columns[3:], stats.latency_ms.items()):
+        column.metric(f"{name[:28]} latency", f"{ms:.0f} ms")
+    if stats.error:
+        st.warning(f"Last inference error: {stats.error}")
+
+
+live_stats()
