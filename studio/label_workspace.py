@@ -37,15 +37,24 @@ class CanvasEvent:
     x2: float
     y2: float
     time: int
+    shown_width: float = 0.0  # width the browser drew the picture at (0: as sent)
 
     @staticmethod
     def from_component(value: dict | None) -> CanvasEvent | None:
         """``streamlit_image_coordinates`` value (click or click-and-drag form) -> event."""
         if not value or "unix_time" not in value:
             return None
+        shown = float(value.get("width") or 0.0)
         if "x1" in value:
-            return CanvasEvent(value["x1"], value["y1"], value["x2"], value["y2"], int(value["unix_time"]))
-        return CanvasEvent(value["x"], value["y"], value["x"], value["y"], int(value["unix_time"]))
+            return CanvasEvent(value["x1"], value["y1"], value["x2"], value["y2"], int(value["unix_time"]), shown)
+        return CanvasEvent(value["x"], value["y"], value["x"], value["y"], int(value["unix_time"]), shown)
+
+    def scaled(self, rendered_width: float) -> CanvasEvent:
+        """The event in the rendered picture's pixels (the browser may have drawn it smaller)."""
+        if not self.shown_width or abs(self.shown_width - rendered_width) < 0.5:
+            return self
+        f = rendered_width / self.shown_width
+        return CanvasEvent(self.x1 * f, self.y1 * f, self.x2 * f, self.y2 * f, self.time, rendered_width)
 
     @property
     def is_drag(self) -> bool:
@@ -166,6 +175,7 @@ class LabelWorkspace:
             return False
         self._last_event = event.time
         self.error = None
+        event = event.scaled(self.renderer.display_size[1])
         if event.is_drag:
             x0, y0 = self.renderer.to_image(event.x1, event.y1)
             x1, y1 = self.renderer.to_image(event.x2, event.y2)
