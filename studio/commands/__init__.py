@@ -17,7 +17,8 @@ FEATURE_MODULES: tuple[str, ...] = (
     "studio.commands.segment",  # pull sam-*, cache info | clear, embed
     "studio.commands.models",  # train, tune, models list | show | import | remove | cleanup
     "studio.commands.modelops",  # evaluate, compare, export onnx | torchscript, bench, prelabel
-    "studio.commands.keypoints",  # keypoints import | list, pull mediapipe
+    "studio.commands.keypoints",  # keypoints import | list | show | snapshot | demo
+    "studio.commands.live",  # pull mediapipe
 )
 
 
