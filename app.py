@@ -11,9 +11,12 @@ navigation = st.navigation({
     "Models": [
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     ],
     "Live": [
         st.Page("pages/live.py", title="Live", icon=":material/videocam:"),
+        st.Page("pages/sign.py", title="Sign language", icon=":material/sign_language:"),
     ],
     "Work": [
         st.Page("pages/jobs.py", title="Jobs", icon=":material/work_history:"),
