@@ -44,7 +44,9 @@ def _open_checked(data: bytes, name: str, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError:
         raise InvalidInput(f"{name}: image is larger than the pixel limit {max_pixels:,} "
                            "(STUDIO_MAX_IMAGE_PIXELS); refused as a possible decompression bomb") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ImportError) as exc:
+        # ImportError: once ultralytics is imported it patches Image.open to retry unknown files
+        # with pi-heif, which is not installed; it is the same "not an image" answer.
         raise InvalidInput(f"{name}: not a readable image ({exc.__class__.__name__}); "
                            f"expected one of {', '.join(sorted(IMAGE_SUFFIXES))}") from None
     width, height = image.size

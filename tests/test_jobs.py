@@ -214,7 +214,7 @@ def test_wait_times_out_naming_the_status(worker: subprocess.Popen[bytes]) -> No
 @pytest.mark.parametrize(
     ("kind", "params", "message"),
     [
-        ("no-such-kind", {}, r"unknown job kind 'no-such-kind'; expected one of: .*export, import"),  # no such kind
+        ("no-such-kind", {}, r"unknown job kind 'no-such-kind'; expected one of: .*export.*import.*sleep"),  # no such kind
         ("sleep", {"when": object()}, r"job params must be JSON"),  # params are stored as JSON
     ],
 )
