@@ -113,11 +113,60 @@ def measure_cache(segmenter: Segmenter, embedding: Embedding, miss_seconds: floa
     return rows
 
 
-def measure_browser() -> list[Row] | None:
-    """HOOK for the browser measurement (click in headless Chromium -> mask drawn), to be
-    filled in with the e2e harness. Return rows like ("click round trip, browser",
-    "p50 ... ms", note), or None while not implemented (reported as skipped)."""
-    return None
+def measure_browser(n_clicks: int = 20) -> list[Row] | None:
+    """Click -> updated mask visible, in headless Debian Chromium on a running studio (demo
+    dataset, fallback segmenter as on a fresh machine): p50 / p95 over ``n_clicks`` clicks.
+    Timed from the click to the moment the canvas <img> shows a new picture. None (skipped)
+    when chromium or playwright is missing."""
+    import shutil
+
+    if not shutil.which("chromium"):
+        return None
+    import cv2
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import launch_chromium, running_studio
+
+    root = Path(tempfile.mkdtemp(prefix="studio-bench-browser-"))
+    times: list[float] = []
+    with running_studio(root) as studio, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(f"{studio.url}/label")
+        img = page.frame_locator("iframe[title*='image_coordinates']").locator("img")
+        img.wait_for()
+        box = img.bounding_box()
+        natural = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+        scale = box["width"] / natural[0]
+        points = [(int(x), int(y)) for x, y in _interior_points(cv2, natural)]
+        for i in range(n_clicks):
+            if i % 4 == 0:  # start a new object now and then (Esc = clear)
+                page.keyboard.press("Escape")
+                time.sleep(0.5)
+            src = img.get_attribute("src")
+            x, y = points[i % len(points)]
+            start = time.perf_counter()
+            img.click(position={"x": x * scale, "y": y * scale})
+            while img.get_attribute("src") == src:
+                time.sleep(0.002)
+            times.append((time.perf_counter() - start) * 1000)
+        browser.close()
+    t = np.array(times)
+    return [("click -> mask visible, browser (fallback)",
+             f"p50 {np.percentile(t, 50):6.1f} ms  p95 {np.percentile(t, 95):6.1f} ms",
+             f"{len(t)} clicks, headless Chromium, Streamlit round trip")]
+
+
+def _interior_points(cv2: Any, natural: list[int]) -> list[tuple[int, int]]:
+    """Product centres of the first demo scene (the Label page opens it first)."""
+    _, instances = render_scene(scene_rng(0, 0), 640, 480)
+    points = []
+    for _, mask in instances:
+        distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+        y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
+        points.append((int(x) * natural[0] // 640, int(y) * natural[1] // 480))
+    return points
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -165,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     rows += measure_cache(sam, sam_embedding, float(np.mean(encoder_cpu)))
     rows += measure_cache(fallback, fallback_embedding, min(fallback_encoder))
 
-    browser = measure_browser()
+    browser = measure_browser(10 if args.quick else 20)
     rows += browser if browser is not None else [("click round trip, browser", "        -", "skipped: not implemented")]
 
     width = max(len(r[0]) for r in rows)
