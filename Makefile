@@ -27,8 +27,13 @@ test: install
 	$(VENV)/bin/ruff check studio backend pages tests benchmarks app.py
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: install  # every figure of README's Figures section (GPU rows when a GPU is present)
 	$(PY) benchmarks/import_export.py
+	$(PY) benchmarks/evaluation.py
+	$(PY) benchmarks/labelling.py
+	$(PY) benchmarks/training.py
+	$(PY) benchmarks/models.py
+	$(PY) benchmarks/live.py
 
 clean-venv:
 	rm -rf $(VENV)
