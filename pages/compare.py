@@ -17,6 +17,7 @@ from studio.evaluation.run import latest_evaluation
 from studio.images import load_rgb
 from studio.jobs import enqueue, list_jobs
 from studio.plots import delta_bars
+from studio_ui.widgets import benchmark_table
 from studio.registry import get_model, list_models
 
 IMAGE_TASKS = ("semantic", "instance", "classification")
@@ -112,6 +113,8 @@ if va.task != "classification" and images:
     except (StudioError, OSError) as exc:
         st.error(f"cannot show {chosen.file_name}: {exc}")
 
+st.subheader("Speed")
+benchmark_table([comparison.a.name, comparison.b.name], key="compare")
 st.subheader("Send to review")
 reviewable = {i.image_id: i.file_name.split("#")[0] for i in images if i.image_id is not None}
 if not reviewable:

@@ -4,10 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from studio.errors import StudioError
+from studio.jobs import enqueue
 from studio.plots import training_curves
 from studio.registry import get_model, import_model, list_models, model_dir, remove_model
 from studio.training.loop import read_log
 from studio.transfer import save_upload
+from studio_ui.widgets import benchmark_table
 
 st.title("Models")
 task = st.segmented_control("Task", ["all", "semantic", "instance", "classification", "sequence"], default="all",
@@ -51,6 +53,15 @@ else:
                     st.error(str(exc))
         with st.expander("config.yaml"):
             st.json(version.config, expanded=False)
+        if st.button("Export to ONNX", icon=":material/output:", key="models_export",
+                     help="dynamic batch and image size; checked against PyTorch before it is kept"):
+            try:
+                job_id = enqueue("export_model", {"model": version.name, "format": "onnx", "force": True})
+                st.toast(f"ONNX export queued as job {job_id[:8]}")
+            except StudioError as exc:
+                st.error(str(exc))
+    st.subheader("Speed")
+    benchmark_table([version.name], key="models")
 
 st.subheader("Import a model")
 upload = st.file_uploader("A .pt / .pth checkpoint (state_dict or checkpoint dict) or an .onnx file",

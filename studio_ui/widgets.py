@@ -25,3 +25,33 @@ def training_job_panel(job: Job) -> None:
                    f"{job.result.get('best_metric', 0):.4f} at epoch {job.result.get('best_epoch')}")
     elif job.status == JobStatus.failed.value:
         st.error(job.error or "failed")
+
+
+def benchmark_table(models: list[str], key: str) -> None:
+    """Stored latency benchmarks of ``models`` (newest first) and a button that queues one."""
+    import pandas as pd
+
+    from studio.benchmarking import list_benchmarks
+    from studio.errors import StudioError
+    from studio.jobs import enqueue
+
+    rows = [r for m in models for r in list_benchmarks(m)]
+    if rows:
+        table = pd.DataFrame([{"model": r["model"], "runtime": r["runtime"], "device": r["device"],
+                               "batch": r["batch_size"], "input": r["input_size"],
+                               "mean ms": round(r["latency_mean_ms"], 2), "std ms": round(r["latency_std_ms"], 2),
+                               "p95 ms": round(r["latency_p95_ms"], 2), "FPS": round(r["fps"], 1),
+                               "peak MB": r["peak_memory_mb"], "when": str(r["created_at"])[:16]} for r in rows])
+        st.dataframe(table, hide_index=True, width="stretch")
+    else:
+        st.caption("No benchmarks yet.")
+    left, middle, right = st.columns([2, 1, 1])
+    model = left.selectbox("Benchmark", models, key=f"{key}_bench_model", label_visibility="collapsed")
+    runtime = middle.selectbox("Runtime", ["torch", "onnx"], key=f"{key}_bench_runtime", label_visibility="collapsed",
+                               help="onnx needs an exported file")
+    if right.button("Queue benchmark", key=f"{key}_bench_go", icon=":material/speed:"):
+        try:
+            job_id = enqueue("bench", {"model": model, "runtime": runtime})
+            st.toast(f"benchmark queued as job {job_id[:8]}; the table fills when it is done (Jobs page)")
+        except StudioError as exc:
+            st.error(str(exc))

@@ -55,7 +55,16 @@ def test_models_page_lists_a_version_with_curves(demo_studio: dict[str, str]) ->
                          dataset_version=snapshot("shelves").version, epochs=2, image_size=64, batch_size=2,
                          num_workers=0)
     name = run_training(config, "page").version.name
+    from studio.benchmarking import benchmark, store_benchmark
+
+    result = benchmark(name, "torch", size=(64, 64), warmup=1, iters=2)
+    store_benchmark(result.model_version_id, result)
     at = open_page("pages/models.py")
+    speed = at.dataframe[1].value
+    assert speed["model"].tolist() == [name] and speed["mean ms"].iloc[0] > 0
+    next(b for b in at.button if b.key == "models_bench_go").click()
+    at.run()
+    assert [j.params["model"] for j in list_jobs(kind="bench")] == [name]
     assert at.dataframe[0].value["name"].tolist() == [name]
     assert at.selectbox(key="models_version").value == name
     assert len(at.get("plotly_chart")) >= 1  # training curves
