@@ -5,6 +5,8 @@ import streamlit as st
 import yaml
 
 from studio.datasets import dataset_stats, list_datasets
+from studio.keypoints.dataset import list_keypoint_datasets
+from studio.keypoints.dataset import list_versions as list_keypoint_versions
 from studio.errors import StudioError
 from studio.jobs import enqueue, list_jobs
 from studio.nets import list_models, model_info
@@ -13,25 +15,36 @@ from studio.training.run import new_run_id
 from studio_ui.widgets import training_job_panel
 
 TASK_LABELS = {"semantic": "Semantic segmentation", "instance": "Instance segmentation (YOLOv8-seg)",
-               "classification": "Image classification (object crops)"}
+               "classification": "Image classification (object crops)",
+               "sequence": "Sign language (keypoint sequences)"}
 KEY_FIELDS = {"task", "architecture", "backbone", "dataset", "dataset_version", "epochs", "batch_size", "image_size",
               "lr", "optimizer", "loss"}
 
 st.title("Train")
-names = [d.name for d in list_datasets()]
-if not names:
-    st.info("No datasets yet: import one on the Datasets page, or run `studio demo`.")
+image_datasets = [d.name for d in list_datasets()]
+keypoint_datasets = [d.name for d in list_keypoint_datasets()]
+if not image_datasets and not keypoint_datasets:
+    st.info("No datasets yet: import one on the Datasets page, or run `studio demo` "
+            "(keypoint datasets: `studio keypoints demo NAME` or Teach a sign).")
     st.stop()
 
 left, right = st.columns(2)
 with left:
+    task = st.selectbox("Task", list(TASK_LABELS), format_func=TASK_LABELS.get, key="train_task")
+    if task == "sequence":
+        names, versions_of = keypoint_datasets, list_keypoint_versions
+    else:
+        names, versions_of = image_datasets, (lambda name: [v["version"] for v in dataset_stats(name).versions])
+    if not names:
+        st.info("No keypoint datasets yet: `studio keypoints demo NAME`, `studio keypoints import`, or Teach a "
+                "sign on the Sign language page." if task == "sequence" else "No image datasets yet.")
+        st.stop()
     dataset = st.selectbox("Dataset", names, key="train_dataset")
-    versions = [v["version"] for v in dataset_stats(dataset).versions]
+    versions = versions_of(dataset)
     version = st.selectbox("Dataset version", [None, *reversed(versions)], key="train_version",
                            format_func=lambda v: "snapshot now (when the job starts)" if v is None else f"v{v}",
                            help="Training reads an immutable snapshot, never the live dataset.")
-    task = st.selectbox("Task", list(TASK_LABELS), format_func=TASK_LABELS.get, key="train_task")
-    architectures = list_models(task)
+    architectures = [a for a in list_models(task) if a != "frame_cnn_gru"]  # raw-clip model: not trained here yet
     architecture = st.selectbox("Architecture", architectures, key="train_arch")
     info = model_info(architecture)
     st.caption(info.description)
@@ -40,7 +53,8 @@ with left:
 with right:
     epochs = st.number_input("Epochs", 1, 1000, 20, key="train_epochs")
     batch_size = st.number_input("Batch size", 1, 512, 8, key="train_batch")
-    image_size = st.number_input("Image size (pixels, multiple of 32)", 32, 2048, 256, step=32, key="train_size")
+    image_size = st.number_input("Image size (pixels, multiple of 32)", 32, 2048, 256, step=32, key="train_size",
+                                 disabled=task == "sequence")
     lr = st.number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.0e", key="train_lr")
     optimizer = st.selectbox("Optimizer", ["adamw", "adam", "sgd"], key="train_opt")
     loss = st.selectbox("Loss", ["ce", "focal", "dice", "compound"] if task == "semantic" else ["ce", "focal"],

@@ -74,3 +74,24 @@ def test_models_page_lists_a_version_with_curves(demo_studio: dict[str, str]) ->
 def test_models_page_empty_state(studio_env: dict[str, str]) -> None:
     at = open_page("pages/models.py")
     assert any("No model versions yet" in i.value for i in at.info)
+
+
+def test_train_page_queues_a_sign_language_run_on_a_keypoint_dataset(studio_env: dict[str, str]) -> None:
+    from studio.keypoints.dataset import add_clips, create_keypoint_dataset
+    from studio.keypoints.synthetic import generate_signs
+
+    create_keypoint_dataset("signs", "hands126")
+    add_clips("signs", generate_signs(3, 4, length=12, layout="hands126"))
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_task").set_value("sequence")
+    at.run()
+    assert at.selectbox(key="train_dataset").options == ["signs"]
+    assert "frame_cnn_gru" not in at.selectbox(key="train_arch").options
+    at.selectbox(key="train_arch").set_value("sign_gru")
+    at.run()
+    next(b for b in at.button if b.label == "Queue training").click()
+    at.run()
+    assert not at.exception, at.exception
+    (job,) = list_jobs(kind="train")
+    assert (job.params["config"]["task"], job.params["config"]["dataset"],
+            job.params["config"]["architecture"]) == ("sequence", "signs", "sign_gru")
