@@ -7,7 +7,9 @@ The model export kind is ``export_model``: ``export`` already names the dataset 
 kind           params                                                      result
 =============  ==========================================================  =======================================
 evaluate       model (name | id), dataset_version (id, default: the        evaluation_id, model, summary,
-               model's), split ("val"), runtime ("torch"), device          image_count, seconds
+               model's), split ("val"), runtime ("torch"), device;         image_count, seconds
+               sequence models: keypoint_dataset (default: the model's),
+               dataset_version = its version NUMBER
 prelabel       model, dataset, split, min_score (0.5), replace_drafts      PrelabelReport fields
                (true), include_labelled (false), runtime, device
 export_model   model, format ("onnx" | "torchscript"), out, opset (17),    ExportReport fields
@@ -39,7 +41,8 @@ def evaluate_body(ctx: JobContext) -> dict[str, Any]:
     dv = p.get("dataset_version")
     eval_id = evaluate_version(p["model"], int(dv) if dv is not None else None, p.get("split", "val"),
                                progress=ctx.progress, runtime=p.get("runtime", "torch"), device=p.get("device"),
-                               save_predictions=bool(p.get("save_predictions", True)), job_id=ctx.job_id)
+                               save_predictions=bool(p.get("save_predictions", True)), job_id=ctx.job_id,
+                               keypoint_dataset=p.get("keypoint_dataset"))
     view = get_evaluation(eval_id)
     ctx.log(f"evaluation {eval_id} of {view.model} on {view.split}: {view.summary}")
     return {"evaluation_id": eval_id, "model": view.model, "dataset_version_id": view.dataset_version_id,

@@ -6,10 +6,13 @@ running ``evaluate_version`` first for a version that has none, and returns a ``
 - ``metrics``: one ``MetricDelta`` per summary metric either has: a, b, delta = b - a and
   improved / regressed flags (higher is better, except losses, latencies and times: names
   with a "_"-separated part "loss", "latency", "seconds" or "ms", e.g. ``ms_per_image``);
-- ``classes``: per-class IoU of both and the delta (classification: F1);
+- ``classes``: per-class IoU of both and the delta (classification and sequence: F1);
 - ``images``: images ranked by disagreement, the fraction of pixels where the two predictions
   differ (from the stored prediction PNGs when both evaluations kept them, else by running
-  both predictors); classification: 1.0 for a sample the two classify differently;
+  both predictors); classification: 1.0 for a sample the two classify differently; sequence
+  (keypoint sign models, on a keypoint dataset version: ``dataset_version_id`` is then its
+  version NUMBER, default A's training version): 1.0 for a clip whose gloss they predict
+  differently (file_name = clip id, no image path, no per-pixel maps);
 - ``disagreement_map(image)``: (H, W) uint8 codes 0 = same prediction, 1 = different and only
   A right, 2 = different and only B right, 3 = different and neither right (including
   ground-truth pixels marked ignore).
@@ -38,6 +41,8 @@ from studio.evaluation.run import (
     get_evaluation,
     ground_truth,
     latest_evaluation,
+    latest_keypoint_evaluation,
+    load_keypoint_split,
     load_label_png,
     load_split,
 )
@@ -171,8 +176,8 @@ class Comparison:
     def predictions(self, image: int | str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(pred A, pred B, ground truth) (H, W) int64 class indices of ``image`` (file name or
         version image id); ground truth uses 255 for ignored pixels."""
-        if self.a.task == Task.classification.value:
-            raise InvalidInput("classification models predict one class per object: no per-pixel maps to compare")
+        if self.a.task in (Task.classification.value, Task.sequence.value):
+            raise InvalidInput(f"{self.a.task} models predict one class per sample: no per-pixel maps to compare")
         item = self._item(image)
         gt = ground_truth(item, class_lut(self.a.classes, self._data().classes, f"model {self.a.name}")).astype(np.int64)
         preds = [_prediction(self, which, item, gt.shape) for which in ("a", "b")]
@@ -222,7 +227,7 @@ def _prediction(comparison: Comparison, which: str, item: Any, shape: tuple[int,
 
 
 def _class_deltas(eval_a: int, eval_b: int, task: str) -> list[ClassDelta]:
-    metric = "f1" if task == Task.classification.value else "iou"
+    metric = "f1" if task in (Task.classification.value, Task.sequence.value) else "iou"
     rows_a = {r["class_index"]: r for r in get_evaluation(eval_a).class_rows}
     rows_b = {r["class_index"]: r for r in get_evaluation(eval_b).class_rows}
     out = []
@@ -244,7 +249,7 @@ def compare_versions(a: str | int | ModelVersion, b: str | int | ModelVersion, d
     va, vb = as_version(a), as_version(b)
     check_comparable(va, vb)
     if va.task == Task.sequence.value:
-        raise InvalidInput("sequence models are compared on keypoint data by the sign-language feature, not here")
+        return _compare_sequence(va, vb, dataset_version_id, split, runtime, evaluate_missing, progress)
     dv = dataset_version_id if dataset_version_id is not None else (va.dataset_version_id or vb.dataset_version_id)
     if dv is None:
         raise InvalidInput(f"neither {va.name} nor {vb.name} records a dataset version; pass one (--dataset-version N)")
@@ -268,10 +273,33 @@ def compare_versions(a: str | int | ModelVersion, b: str | int | ModelVersion, d
     return comparison
 
 
+def _compare_sequence(va: ModelVersion, vb: ModelVersion, number: int | None, split: str, runtime: str,
+                      evaluate_missing: bool, progress: ProgressFn) -> Comparison:
+    """compare_versions of two sequence models on a split of a keypoint dataset version (A's by default)."""
+    clips = load_keypoint_split(va, split, number)
+    evaluations = []
+    for n, version in enumerate((va, vb)):
+        found = latest_keypoint_evaluation(version, clips.label, split)
+        if found is None:
+            if not evaluate_missing:
+                raise InvalidInput(f"{version.name} has no evaluation on keypoint dataset {clips.label} split "
+                                   f"{split!r}; run `studio evaluate {version.name} --dataset-version "
+                                   f"{clips.version} --split {split}`")
+            found = evaluate_version(version, clips.version, split, runtime=runtime, keypoint_dataset=clips.dataset,
+                                     progress=lambda f, m, n=n: progress(0.4 * n + 0.4 * f, f"{version.name}: {m}"))
+        evaluations.append(found)
+    view_a, view_b = get_evaluation(evaluations[0]), get_evaluation(evaluations[1])
+    comparison = Comparison(va, vb, clips.version, split, evaluations[0], evaluations[1],
+                            metric_deltas(view_a.summary, view_b.summary),
+                            _class_deltas(evaluations[0], evaluations[1], va.task), [], runtime)
+    comparison.images = _rank_images(comparison)
+    progress(1.0, f"compared on {len(comparison.images)} clips")
+    return comparison
+
+
 def _rank_images(comparison: Comparison) -> list[ImageDisagreement]:
-    views_a, views_b = _views_of(comparison, "a"), _views_of(comparison, "b")
     out = []
-    if comparison.a.task == Task.classification.value:
+    if comparison.a.task in (Task.classification.value, Task.sequence.value):
         rows_a = {v.file_name: v for v in evaluation_images(comparison.evaluation_a)}
         rows_b = {v.file_name: v for v in evaluation_images(comparison.evaluation_b)}
         for name, ra in rows_a.items():
@@ -282,6 +310,7 @@ def _rank_images(comparison: Comparison) -> list[ImageDisagreement]:
             out.append(ImageDisagreement(ra.version_image_id, ra.image_id, name, differ, ra.score, rb.score,
                                          ra.image_path))
     else:
+        views_a, views_b = _views_of(comparison, "a"), _views_of(comparison, "b")
         for item in comparison._data().items:
             ra, rb = views_a.get(item.version_image_id), views_b.get(item.version_image_id)
             shape = (item.height, item.width)

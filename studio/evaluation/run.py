@@ -37,7 +37,20 @@ Per task:
   painted into a class map (``InstanceOutput.to_semantic``); per-class AP in the CSV.
 - classification: one sample per non-crowd object of the split (its box crop with a 10 %
   margin, as training does); accuracy, macro / weighted F1, per-class precision / recall / F1.
-- sequence: refused (keypoint datasets are evaluated by the sign-language feature).
+- sequence (keypoint sign classifiers): one sample per clip of the split of a KEYPOINT dataset
+  version (``studio.keypoints.dataset``; by default the one the model was trained on, its config's
+  ``keypoint_dataset`` / ``keypoint_dataset_version``; ``dataset_version_id`` then means a version
+  NUMBER of that keypoint dataset, or of ``keypoint_dataset=`` when given). Every clip is resampled
+  to the model's ``sequence_length`` as training does. The gloss head is scored as classification
+  (accuracy, macro / weighted F1, top-k; per-gloss rows; the pooled gloss matrix); when the model
+  has a category head and clips carry categories, ``summary`` adds ``category_accuracy``,
+  ``category_macro_f1``, ``category_weighted_f1``, ``category_names`` and
+  ``category_confusion_matrix`` (rows = ground truth; clips without a category are left out of
+  it). ``Evaluation.dataset_version_id`` stays None (it names image dataset versions);
+  ``summary["keypoint_dataset"]`` says "signs v2". Per clip: file_name = clip id, score = 1/0
+  (gloss correct), labels {gloss, predicted, true, pred, prob, category, predicted_category}.
+  Files: as classification (predictions.csv per clip), plus ``category_confusion_matrix.csv`` /
+  ``.png`` when there are category metrics.
 """
 
 from __future__ import annotations
@@ -253,6 +266,7 @@ class _Result:
     images: list[dict[str, Any]]  # EvaluationImage fields + "pred_png" (array or None) + "pixels"
     extra_class_columns: dict[int, dict[str, Any]] = field(default_factory=dict)  # position -> {ap: ...}
     predict_ms: list[float] = field(default_factory=list)  # model time per image (classification: per object)
+    category_confusion: np.ndarray | None = None  # sequence models with categories: the category head's matrix
 
 
 def _clean(value: Any) -> Any:
@@ -386,6 +400,129 @@ def _classification(predictor: Any, data: SplitData, progress: ProgressFn, batch
     return _Result(dict(result.summary()), result.confusion, names, result.class_rows(), images, {}, times)
 
 
+@dataclass
+class KeypointSplit:
+    """A split of a keypoint dataset version (what sequence models are evaluated on)."""
+
+    dataset: str
+    version: int
+    split: str
+    glosses: list[str]
+    categories: list[str]
+    dim: int
+    clips: list[Any]  # studio.keypoints.dataset.Clip
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} v{self.version}"
+
+
+def _model_keypoint_dataset(version: ModelVersion) -> tuple[str | None, int | None]:
+    """The keypoint dataset (name, version number) a sequence model was trained on, as its config records it."""
+    config = version.config if isinstance(version.config, dict) else {}
+    name = config.get("keypoint_dataset") or config.get("dataset") or None
+    number = config.get("keypoint_dataset_version")
+    if number is None:
+        number = config.get("dataset_version")
+    return (str(name) if name else None), (int(number) if number is not None else None)
+
+
+def load_keypoint_split(version: ModelVersion, split: str, dataset_version: int | None = None,
+                        keypoint_dataset: str | None = None) -> KeypointSplit:
+    """The clips of ``split`` of a keypoint dataset version for the sequence model ``version``:
+    ``keypoint_dataset`` (default: the model's) at version NUMBER ``dataset_version`` (default:
+    the model's when the dataset is the model's). InvalidInput when none is known or the split
+    is empty (naming the splits it has)."""
+    from studio.keypoints.dataset import version_info
+
+    own_name, own_number = _model_keypoint_dataset(version)
+    name = keypoint_dataset or own_name
+    if not name:
+        raise InvalidInput(f"model {version.name} records no keypoint dataset; pass one (keypoint_dataset=...)")
+    number = dataset_version if dataset_version is not None else (own_number if name == own_name else None)
+    if number is None:
+        raise InvalidInput(f"model {version.name} records no version of keypoint dataset {name!r}; pass a version "
+                           "number (--dataset-version N)")
+    info = version_info(name, int(number))
+    clips = info.split(split)
+    if not clips:
+        counts: dict[str, int] = {}
+        for c in info.clips:
+            counts[c.split] = counts.get(c.split, 0) + 1
+        have = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no clips at all"
+        raise InvalidInput(f"split {split!r} of keypoint dataset {name} v{info.version} has no clips; expected at "
+                           f"least one (its splits: {have})")
+    return KeypointSplit(name, info.version, split, list(info.glosses), list(info.categories), info.layout.dim, clips)
+
+
+def _sequence(predictor: Any, clips: KeypointSplit, progress: ProgressFn) -> _Result:
+    """Gloss (and category) metrics of a keypoint sequence model over the clips of a split."""
+    from studio.evaluation import classification_metrics
+    from studio.keypoints.layout import resample
+
+    version = predictor.version
+    if predictor.input_kind != "keypoints":
+        raise InvalidInput(f"model {version.name} reads {predictor.input_kind} input; keypoint datasets are scored "
+                           "with keypoint sequence models (sign_gru, sign_transformer)")
+    config = version.config if isinstance(version.config, dict) else {}
+    names = [c["name"] for c in version.classes]
+    position = {name: k for k, name in enumerate(names)}
+    categories = [str(c) for c in config.get("categories") or []]
+    category_position = {name: k for k, name in enumerate(categories)}
+    unknown = sorted({c.gloss for c in clips.clips} - set(position))
+    if unknown:
+        raise InvalidInput(f"{clips.label} {clips.split} has glosses {unknown} that model {version.name} does not "
+                           f"know; expected only glosses of the model: {names}")
+    unknown = sorted({c.category for c in clips.clips if c.category} - set(category_position)) if categories else []
+    if unknown:
+        raise InvalidInput(f"{clips.label} {clips.split} has categories {unknown} that model {version.name} does "
+                           f"not know; expected only categories of the model: {categories}")
+    dim = int(predictor.prep.get("dim") or (config.get("model_kwargs") or {}).get("input_dim") or clips.dim)
+    if dim != clips.dim:
+        raise InvalidInput(f"{clips.label} has {clips.dim} values per frame; model {version.name} expects {dim}")
+    length = int(predictor.prep.get("sequence_length") or config.get("sequence_length") or 32)
+    count = len(clips.clips)
+    probs = np.zeros((count, len(names)), np.float32)
+    cat_probs = np.zeros((count, len(categories)), np.float32) if categories else None
+    times: list[float] = []
+    for n, clip in enumerate(clips.clips):
+        frames = resample(clip.load(), length)
+        started = time.perf_counter()
+        out = predictor.predict(frames)
+        times.append(1000.0 * (time.perf_counter() - started))
+        probs[n] = out["gloss"]
+        if cat_probs is not None and "category" in out:
+            cat_probs[n] = out["category"]
+        progress((n + 1) / count, f"evaluated {n + 1}/{count} clips")
+    y_true = np.array([position[c.gloss] for c in clips.clips], np.int64)
+    y_pred = probs.argmax(1).astype(np.int64)
+    result = classification_metrics(y_true, y_pred, len(names), names, scores=probs, top_k=(min(5, len(names)),))
+    summary: dict[str, Any] = dict(result.summary())
+    cat_true = np.array([category_position.get(c.category, -1) if c.category else -1 for c in clips.clips], np.int64)
+    cat_pred = cat_probs.argmax(1).astype(np.int64) if cat_probs is not None else None
+    known = cat_true >= 0
+    category_confusion = None
+    if cat_pred is not None and known.any():
+        cat = classification_metrics(cat_true[known], cat_pred[known], len(categories), categories)
+        summary.update(category_accuracy=_clean(cat.accuracy), category_macro_f1=_clean(cat.macro_f1),
+                       category_weighted_f1=_clean(cat.weighted_f1), category_count=int(known.sum()),
+                       category_names=list(categories), category_confusion_matrix=cat.confusion.tolist())
+        category_confusion = cat.confusion
+    images = []
+    for n, clip in enumerate(clips.clips):
+        labels: dict[str, Any] = {"gloss": clip.gloss, "predicted": names[y_pred[n]], "true": int(y_true[n]),
+                                  "pred": int(y_pred[n]), "prob": float(probs[n, y_pred[n]]),
+                                  "category": clip.category, "predicted_category": None}
+        if cat_pred is not None:
+            labels["predicted_category"] = categories[cat_pred[n]]
+            labels["category_prob"] = float(cat_probs[n, cat_pred[n]])  # type: ignore[index]
+        images.append({"version_image_id": None, "file_name": clip.id, "score": float(y_true[n] == y_pred[n]),
+                       "confusion": None, "pixels": 1, "pred_png": None, "labels": labels})
+    out = _Result(summary, result.confusion, names, result.class_rows(), images, {}, times)
+    out.category_confusion = category_confusion
+    return out
+
+
 # --------------------------------------------------------------------------- the job
 
 
@@ -397,13 +534,17 @@ def evaluations_dir(version: ModelVersion) -> Path:
 
 def evaluate_version(ref: str | int | ModelVersion, dataset_version_id: int | None = None, split: str = "val",
                      progress: ProgressFn | None = None, *, runtime: str = "torch", device: str | None = None,
-                     save_predictions: bool = True, job_id: str | None = None) -> int:
+                     save_predictions: bool = True, job_id: str | None = None,
+                     keypoint_dataset: str | None = None) -> int:
     """Evaluate the version on ``split`` of ``dataset_version_id`` (default: the dataset
     version it was trained on) and store everything (see the module docstring); the new
     Evaluation's id.
 
+    Sequence models read keypoint datasets: ``dataset_version_id`` is then a version NUMBER of
+    ``keypoint_dataset`` (default: the keypoint dataset and version the model was trained on).
+
     InvalidInput: no dataset version given and none recorded on the model, an empty split,
-    classes the model does not know, a sequence model.
+    classes the model does not know.
     """
     from studio.inference import as_version, load_predictor
     from studio.registry import models_root
@@ -411,19 +552,29 @@ def evaluate_version(ref: str | int | ModelVersion, dataset_version_id: int | No
     progress = progress or null_progress
     started = time.perf_counter()
     version = as_version(ref)
+    stored_dv: int | None
     if version.task == Task.sequence.value:
-        raise InvalidInput(f"model {version.name} is a sequence model; evaluate_version scores image models "
-                           "(semantic, instance, classification)")
-    dv_id = dataset_version_id if dataset_version_id is not None else version.dataset_version_id
-    if dv_id is None:
-        raise InvalidInput(f"model {version.name} records no dataset version; pass one (--dataset-version N)")
-    progress(0.0, f"reading split {split!r} of dataset version {dv_id}")
-    data = load_split(int(dv_id), split)
-    predictor = load_predictor(version, runtime=runtime, device=device)
-    if version.task == Task.classification.value:
-        result = _classification(predictor, data, lambda f, m: progress(0.02 + 0.93 * f, m))
+        progress(0.0, f"reading split {split!r} of the keypoint dataset")
+        clips = load_keypoint_split(version, split, dataset_version_id, keypoint_dataset)
+        predictor = load_predictor(version, runtime=runtime, device=device)
+        result = _sequence(predictor, clips, lambda f, m: progress(0.02 + 0.93 * f, m))
+        result.summary["keypoint_dataset"] = clips.label
+        label, stored_dv, count = clips.label, None, len(clips.clips)
     else:
-        result = _segmentation(predictor, data, lambda f, m: progress(0.02 + 0.93 * f, m), save_predictions)
+        if keypoint_dataset is not None:
+            raise InvalidInput(f"model {version.name} is a {version.task} model; keypoint_dataset applies to "
+                               "sequence models only")
+        dv_id = dataset_version_id if dataset_version_id is not None else version.dataset_version_id
+        if dv_id is None:
+            raise InvalidInput(f"model {version.name} records no dataset version; pass one (--dataset-version N)")
+        progress(0.0, f"reading split {split!r} of dataset version {dv_id}")
+        data = load_split(int(dv_id), split)
+        predictor = load_predictor(version, runtime=runtime, device=device)
+        if version.task == Task.classification.value:
+            result = _classification(predictor, data, lambda f, m: progress(0.02 + 0.93 * f, m))
+        else:
+            result = _segmentation(predictor, data, lambda f, m: progress(0.02 + 0.93 * f, m), save_predictions)
+        label, stored_dv, count = data.label, data.dataset_version_id, len(data.items)
     result.summary["ms_per_image"] = float(np.median(result.predict_ms)) if result.predict_ms else None
     progress(0.96, "writing the evaluation")
     root = evaluations_dir(version)
@@ -433,9 +584,9 @@ def evaluate_version(ref: str | int | ModelVersion, dataset_version_id: int | No
     try:
         (tmp / "predictions").mkdir(parents=True)
         with session_scope() as session:
-            evaluation = Evaluation(model_version_id=version.id, dataset_version_id=data.dataset_version_id,  # type: ignore[arg-type]
+            evaluation = Evaluation(model_version_id=version.id, dataset_version_id=stored_dv,  # type: ignore[arg-type]
                                     split=split, task=version.task, summary=result.summary,
-                                    confusion=np.asarray(result.confusion).tolist(), image_count=len(data.items),
+                                    confusion=np.asarray(result.confusion).tolist(), image_count=count,
                                     seconds=0.0, job_id=job_id)
             session.add(evaluation)
             session.flush()
@@ -456,7 +607,7 @@ def evaluate_version(ref: str | int | ModelVersion, dataset_version_id: int | No
                     score=img["score"], confusion=img["confusion"], labels=img.get("labels"),
                     prediction_path=(relative / "predictions" / png).as_posix() if png else None))
             session.add_all(image_rows)
-            _write_files(tmp, version, data, result, image_rows, eval_id)
+            _write_files(tmp, version, f"{label} {split}", result, image_rows, eval_id)
             if final.exists():  # an orphan folder of a deleted evaluation whose id came back
                 shutil.rmtree(final)
             evaluation.seconds = time.perf_counter() - started
@@ -467,21 +618,29 @@ def evaluate_version(ref: str | int | ModelVersion, dataset_version_id: int | No
         if final is not None:
             shutil.rmtree(final, ignore_errors=True)
         raise
-    progress(1.0, f"{data.label} {split}: " + ", ".join(
-        f"{k} {v:.3f}" for k, v in result.summary.items() if isinstance(v, float) and k in ("miou", "ap", "accuracy")))
+    progress(1.0, f"{label} {split}: " + ", ".join(
+        f"{k} {v:.3f}" for k, v in result.summary.items()
+        if isinstance(v, float) and k in ("miou", "ap", "accuracy", "category_accuracy")))
     return eval_id
 
 
-def _write_files(folder: Path, version: ModelVersion, data: SplitData, result: _Result,
+def _write_files(folder: Path, version: ModelVersion, what: str, result: _Result,
                  image_rows: Sequence[EvaluationImage], eval_id: int) -> None:
-    _write_csv(folder / "summary_metrics.csv", ("metric", "value"),
-               [(k, _clean(v)) for k, v in result.summary.items()])
+    """The evaluation's files in ``folder``; ``what`` names the data ("shelves v3 val")."""
+    _write_csv(folder / "summary_metrics.csv", ("metric", "value"),  # matrices and name lists have their own files
+               [(k, _clean(v)) for k, v in result.summary.items() if not isinstance(v, (list, dict))])
     extra_keys = sorted({k for v in result.extra_class_columns.values() for k in v})
     _write_csv(folder / "per_class_metrics.csv", (*CLASS_COLUMNS, *extra_keys),
                [(*[row.get(k) for k in CLASS_COLUMNS],
                  *[result.extra_class_columns.get(row["class_index"], {}).get(k) for k in extra_keys])
                 for row in result.class_rows])
-    if version.task == Task.classification.value:
+    if version.task == Task.sequence.value:
+        _write_csv(folder / "predictions.csv", ("file_name", "gloss", "predicted", "prob", "correct", "category",
+                                                "predicted_category"),
+                   [(r.file_name, r.labels["gloss"], r.labels["predicted"],  # type: ignore[index]
+                     f"{r.labels['prob']:.6f}", int(r.score or 0), r.labels.get("category"),  # type: ignore[index, union-attr]
+                     r.labels.get("predicted_category")) for r in image_rows])  # type: ignore[union-attr]
+    elif version.task == Task.classification.value:
         _write_csv(folder / "predictions.csv", ("file_name", "version_image_id", "true", "pred", "prob", "correct"),
                    [(r.file_name, r.version_image_id, r.labels["true_name"], r.labels["pred_name"],  # type: ignore[index]
                      f"{r.labels['prob']:.6f}", int(r.score or 0)) for r in image_rows])  # type: ignore[index]
@@ -492,7 +651,13 @@ def _write_files(folder: Path, version: ModelVersion, data: SplitData, result: _
     _write_csv(folder / "confusion_matrix.csv", ("ground_truth \\ predicted", *result.names),
                [(name, *row) for name, row in zip(result.names, np.asarray(result.confusion).tolist())])
     save_confusion_png(folder / "confusion_matrix.png", result.confusion, result.names,
-                       f"{version.name}\n{data.label} {data.split} (evaluation {eval_id})")
+                       f"{version.name}\n{what} (evaluation {eval_id})")
+    if result.category_confusion is not None:
+        categories = list(result.summary.get("category_names") or [])
+        _write_csv(folder / "category_confusion_matrix.csv", ("ground_truth \\ predicted", *categories),
+                   [(name, *row) for name, row in zip(categories, np.asarray(result.category_confusion).tolist())])
+        save_confusion_png(folder / "category_confusion_matrix.png", result.category_confusion, categories,
+                           f"{version.name} categories\n{what} (evaluation {eval_id})")
 
 
 # --------------------------------------------------------------------------- reading back
@@ -506,7 +671,7 @@ class EvaluationSummary:
     model: str
     model_version_id: int
     dataset_version_id: int | None
-    dataset: str  # "shelves v3" ("" when the dataset version is gone)
+    dataset: str  # "shelves v3" ("" when the dataset version is gone); sequence: the keypoint dataset
     split: str
     task: str
     summary: dict[str, Any]
@@ -577,7 +742,8 @@ def list_evaluations(model: str | int | ModelVersion | None = None) -> list[Eval
         rows = session.exec(query).all()
         labels = _dataset_labels(session, {e.dataset_version_id for e, _ in rows if e.dataset_version_id})
         return [EvaluationSummary(e.id, name, e.model_version_id, e.dataset_version_id,  # type: ignore[arg-type]
-                                  labels.get(e.dataset_version_id or -1, ""), e.split, e.task, dict(e.summary),
+                                  labels.get(e.dataset_version_id or -1, "") or str(e.summary.get("keypoint_dataset", "")),
+                                  e.split, e.task, dict(e.summary),
                                   e.image_count, e.seconds, e.created_at.strftime("%Y-%m-%d %H:%M"))
                 for e, name in rows]
 
@@ -663,7 +829,7 @@ def images_for_confusion(eval_id: int, gt_class: int, pred_class: int) -> list[t
                 raise InvalidInput(f"{what}: expected a class position 0..{size - 1}, got {c!r}")
         rows = session.exec(select(EvaluationImage).where(EvaluationImage.evaluation_id == eval_id)
                             .order_by(EvaluationImage.id)).all()
-        if evaluation.task == Task.classification.value:
+        if evaluation.task in (Task.classification.value, Task.sequence.value):
             hits = [(r, 1) for r in rows if r.labels and r.labels.get("true") == gt_class
                     and r.labels.get("pred") == pred_class]
         else:
@@ -727,3 +893,15 @@ def latest_evaluation(model: str | int | ModelVersion, dataset_version_id: int, 
                                                         Evaluation.dataset_version_id == dataset_version_id,
                                                         Evaluation.split == split)
                             .order_by(col(Evaluation.id).desc())).first()
+
+
+def latest_keypoint_evaluation(model: str | int | ModelVersion, keypoint_dataset: str, split: str) -> int | None:
+    """The newest evaluation of a sequence version on (keypoint dataset version, e.g. "signs v2", split), or None."""
+    from studio.inference import as_version
+
+    version = as_version(model)
+    with session_scope() as session:
+        rows = session.exec(select(Evaluation.id, Evaluation.summary).where(
+            Evaluation.model_version_id == version.id, Evaluation.split == split,
+            col(Evaluation.dataset_version_id).is_(None)).order_by(col(Evaluation.id).desc())).all()
+    return next((int(i) for i, summary in rows if (summary or {}).get("keypoint_dataset") == keypoint_dataset), None)
