@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,33 @@ def start_worker(studio_env: dict[str, str], tmp_path: Path) -> Iterator[WorkerF
             process.wait()
     if log_file.exists():
         print(log_file.read_text()[-6000:])
+
+
+@contextmanager
+def isolated_studio(root: Path) -> Iterator[Path]:
+    """An isolated, migrated studio in ``root`` for the duration of the block (module-scoped
+    fixtures use it: building models is the slow part, so a module shares them)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in studio_env_vars(root).items():
+            patch.setenv(key, value)
+        reset_studio_caches()
+        from studio.db import migrate
+
+        migrate()
+        try:
+            yield root
+        finally:
+            from studio.inference import clear_cache
+
+            clear_cache()
+    reset_studio_caches()
+
+
+@pytest.fixture(scope="module")
+def module_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An isolated studio shared by one test module (building models is the slow part)."""
+    with isolated_studio(tmp_path_factory.mktemp("studio")) as root:
+        yield root
 
 
 @pytest.fixture(scope="session")

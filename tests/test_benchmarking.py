@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_inference import isolated_studio, unet_version
-
-
-@pytest.fixture(scope="module")
-def module_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with isolated_studio(tmp_path_factory.mktemp("studio")) as root:
-        yield root
+from tests.test_inference import unet_version
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.test_inference import isolated_studio, scene, unet_version, yolo_version
-
-
-@pytest.fixture(scope="module")
-def module_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with isolated_studio(tmp_path_factory.mktemp("studio")) as root:
-        yield root
+from tests.test_inference import scene, unet_version, yolo_version
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,12 @@ real SQLite and onnxruntime. The builders at the top are shared by the model-ops
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.conftest import reset_studio_caches, studio_env_vars
 
 DEMO_SIZE = (160, 128)  # width, height: the smallest demo scene size, multiples of 32
 SEMANTIC_IMAGE_SIZE = 64  # UNet runs on images resized to a 64-pixel longest side (fast on CPU)
@@ -80,32 +77,6 @@ def yolo_version(root: Path, dataset_version_id: int | None = None, seed: int = 
 def classifier_version(root: Path, dataset_version_id: int | None = None, seed: int = 0) -> Any:
     return make_version(root, "classification", "small_cnn", "", dataset_version_id=dataset_version_id,
                         image_size=32, seed=seed)
-
-
-@contextmanager
-def isolated_studio(root: Path) -> Iterator[Path]:
-    """An isolated, migrated studio in ``root`` for the duration of the block (module-scoped
-    fixtures use it: building models is the slow part, so a module shares them)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in studio_env_vars(root).items():
-            patch.setenv(key, value)
-        reset_studio_caches()
-        from studio.db import migrate
-
-        migrate()
-        try:
-            yield root
-        finally:
-            from studio.inference import clear_cache
-
-            clear_cache()
-    reset_studio_caches()
-
-
-@pytest.fixture(scope="module")
-def module_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with isolated_studio(tmp_path_factory.mktemp("studio")) as root:
-        yield root
 
 
 def scene(seed: int = 0) -> np.ndarray:

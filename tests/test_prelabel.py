@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from tests.test_inference import DEMO_SIZE, isolated_studio, unet_version, yolo_version
+from tests.test_inference import DEMO_SIZE, unet_version, yolo_version
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -27,12 +26,6 @@ def _import(root: Path, name: str, classes: list[str] | None = None, annotated: 
     if not annotated:
         doc.annotations = []
     ingest_doc(doc, dataset=name)
-
-
-@pytest.fixture(scope="module")
-def module_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with isolated_studio(tmp_path_factory.mktemp("studio")) as root:
-        yield root
 
 
 @pytest.fixture(scope="module")

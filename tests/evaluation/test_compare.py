@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +10,11 @@ import pytest
 
 from tests.test_inference import (
     classifier_version,
-    isolated_studio,
     make_dataset,
     unet_version,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def module_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with isolated_studio(tmp_path_factory.mktemp("studio")) as root:
-        yield root
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ version; everything stored must agree with itself and with the metric functions.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,12 @@ from sqlmodel import select
 
 from tests.test_inference import (
     classifier_version,
-    isolated_studio,
     make_dataset,
     unet_version,
     yolo_version,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def module_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with isolated_studio(tmp_path_factory.mktemp("studio")) as root:
-        yield root
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.conftest import APP
-from tests.test_inference import classifier_version, isolated_studio, make_dataset, unet_version
+from tests.conftest import isolated_studio
+from tests.test_inference import classifier_version, make_dataset, unet_version
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
