@@ -21,13 +21,13 @@ from studio.plots import class_bars
 from studio.registry import get_model, list_models
 from studio.tables import JobStatus
 
-IMAGE_TASKS = ("semantic", "instance", "classification")
+TASKS = ("semantic", "instance", "classification", "sequence")
 SPLITS = ["val", "train", "test"]
 
 st.title("Evaluate")
-versions = [v for v in list_models() if v.task in IMAGE_TASKS]
+versions = [v for v in list_models() if v.task in TASKS]
 if not versions:
-    st.info("No image model versions yet: train one on the Train page, or import a checkpoint on the Models page.")
+    st.info("No model versions yet: train one on the Train page, or import a checkpoint on the Models page.")
     st.stop()
 name = st.selectbox("Model version", [v.name for v in versions], key="eval_model")
 evaluations = list_evaluations(name)
@@ -77,12 +77,17 @@ with left:
     event = st.plotly_chart(figure, on_select="rerun", selection_mode="points", key=f"eval_cm_{eval_id}",
                             width="stretch")
 with right:
-    metric = "f1" if view.task == "classification" else "iou"
+    metric = "f1" if view.task in ("classification", "sequence") else "iou"
     st.plotly_chart(class_bars([r["name"] for r in view.class_rows], [r[metric] for r in view.class_rows],
                                f"Per-class {metric.upper() if metric == 'iou' else 'F1'}",
                                axis="IoU" if metric == "iou" else "F1"), width="stretch")
     with st.expander("Per-class table"):
         st.dataframe(pd.DataFrame(view.class_rows), hide_index=True, width="stretch")
+    if view.summary.get("category_confusion_matrix"):  # sign models: the second head
+        st.plotly_chart(clickable_confusion(np.array(view.summary["category_confusion_matrix"]),
+                                            view.summary["category_names"], normalise=normalise,
+                                            title="Category head: confusion matrix"),
+                        width="stretch", key=f"eval_cat_{eval_id}")
 
 st.subheader("Images behind a confusion-matrix cell")
 gt_key, pred_key = f"eval_gt_{eval_id}", f"eval_pred_{eval_id}"
@@ -99,7 +104,7 @@ c1, c2 = st.columns(2)
 gt_class = c1.selectbox("Ground truth class", list(range(len(names))), format_func=names.__getitem__, key=gt_key)
 pred_class = c2.selectbox("Predicted class", list(range(len(names))), format_func=names.__getitem__, key=pred_key)
 hits = images_for_confusion(eval_id, gt_class, pred_class)
-unit = "objects" if view.task == "classification" else "pixels"
+unit = {"classification": "objects", "sequence": "clips"}.get(view.task, "pixels")
 if not hits:
     st.info(f"No image has ground truth {names[gt_class]} predicted as {names[pred_class]}: pick another cell.")
 else:
@@ -111,7 +116,9 @@ else:
                         format_func=lambda k: f"{hits[k][0].file_name} ({hits[k][1]:,} {unit})")
     image = hits[pick][0]
     try:
-        if view.task == "classification":
+        if view.task == "sequence":
+            st.json(image.labels, expanded=False)  # a keypoint clip: its true / predicted gloss and category
+        elif view.task == "classification":
             from studio.training.data import crop_box
 
             rgb = load_rgb(image.image_path)

@@ -35,6 +35,7 @@ HEADLINES = {
     "semantic": ("miou", "pixel_accuracy", "mean_dice", "ms_per_image"),
     "instance": ("ap", "ap50", "miou", "ms_per_image"),
     "classification": ("accuracy", "macro_f1", "weighted_f1", "ms_per_image"),
+    "sequence": ("accuracy", "macro_f1", "category_accuracy", "category_macro_f1", "ms_per_image"),
 }
 
 

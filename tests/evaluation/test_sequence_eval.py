@@ -220,3 +220,22 @@ def test_two_sequence_versions_compare_on_the_keypoint_split(trained: dict[str, 
           f"{differ:.0f}/{len(comparison.images)} clips predicted differently")
     again = compare_versions(trained["version"], weak, 1, "val", evaluate_missing=False)  # reuses both evaluations
     assert (again.evaluation_a, again.evaluation_b) == (comparison.evaluation_a, comparison.evaluation_b)
+
+
+def test_the_evaluate_page_shows_both_heads_of_a_sign_model(trained: dict[str, Any]) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from studio.evaluation.run import evaluate_version
+    from tests.pages.conftest import APP
+
+    evaluate_version(trained["version"].id)
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("pages/evaluate.py")
+    at.run()
+    at.selectbox(key="eval_model").set_value(trained["version"].name)
+    at.run()
+    assert not at.exception, at.exception
+    shown = {m.label for m in at.metric}
+    assert {"accuracy", "category accuracy"} <= shown
+    assert len(at.get("plotly_chart")) == 3  # gloss matrix, per-gloss F1, category matrix
