@@ -107,7 +107,7 @@ def test_evaluate_page_empty_state_queues_an_evaluation(studio: dict[str, Any]) 
 
 def test_evaluate_page_without_models(studio_env: dict[str, str]) -> None:
     at = open_page("pages/evaluate.py")
-    assert any("No image model versions yet" in i.value for i in at.info)
+    assert any("No model versions yet" in i.value for i in at.info)
     at = open_page("pages/compare.py")
     assert any("Comparing needs two image model versions" in i.value for i in at.info)
 
