@@ -13,7 +13,7 @@ from studio.evaluation.inspect import (
     overlay,
     overlay_pair,
 )
-from studio.evaluation.run import latest_evaluation
+from studio.evaluation.views import latest_evaluation
 from studio.images import load_rgb
 from studio.jobs import enqueue, list_jobs
 from studio.plots import delta_bars

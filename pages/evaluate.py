@@ -14,7 +14,7 @@ from studio.evaluation.inspect import (
     image_layers,
     overlay_pair,
 )
-from studio.evaluation.run import get_evaluation, images_for_confusion, list_evaluations, worst_images
+from studio.evaluation.views import get_evaluation, images_for_confusion, list_evaluations, worst_images
 from studio.images import load_rgb
 from studio.jobs import enqueue, list_jobs
 from studio.plots import class_bars

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 @job_kind("evaluate")
 def evaluate_body(ctx: JobContext) -> dict[str, Any]:
     """Evaluate a model version on a split of a dataset version (studio.evaluation.run)."""
-    from studio.evaluation.run import evaluate_version, get_evaluation
+    from studio.evaluation.run import evaluate_version
+    from studio.evaluation.views import get_evaluation
 
     p = ctx.params
     _require(p, "model")

@@ -66,7 +66,8 @@ def evaluate(model: ModelArg,
     ensure_db()
 
     def here(progress: Any) -> dict[str, Any]:
-        from studio.evaluation.run import evaluate_version, get_evaluation
+        from studio.evaluation.run import evaluate_version
+        from studio.evaluation.views import get_evaluation
 
         view = get_evaluation(evaluate_version(model, dataset_version, split, progress, runtime=runtime, device=device))
         return {"evaluation_id": view.id, "model": view.model, "summary": view.summary,
@@ -85,7 +86,7 @@ def evaluate(model: ModelArg,
 
 def evaluations(model: Annotated[Optional[str], typer.Argument(help="only this model version")] = None) -> None:
     """List evaluations, newest first."""
-    from studio.evaluation.run import list_evaluations
+    from studio.evaluation.views import list_evaluations
 
     ensure_db()
     for e in list_evaluations(model):

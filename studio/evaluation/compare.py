@@ -32,20 +32,10 @@ from typing import Any
 import numpy as np
 
 from studio.errors import InvalidInput
-from studio.evaluation.run import (
-    EvaluationImageView,
-    SplitData,
-    class_lut,
-    evaluate_version,
-    evaluation_images,
-    get_evaluation,
-    ground_truth,
-    latest_evaluation,
-    latest_keypoint_evaluation,
-    load_keypoint_split,
-    load_label_png,
-    load_split,
-)
+from studio.evaluation.data import SplitData, class_lut, ground_truth, load_keypoint_split, load_split
+from studio.evaluation.files import load_label_png
+from studio.evaluation.run import evaluate_version
+from studio.evaluation.views import EvaluationImageView, evaluation_images, get_evaluation, latest_evaluation, latest_keypoint_evaluation
 from studio.progress import ProgressFn, null_progress
 from studio.tables import ModelVersion, Task
 

@@ -46,7 +46,8 @@ def image_layers(eval_id: int, version_image_id: int) -> tuple[np.ndarray, np.nd
     """(rgb (H, W, 3) uint8, ground truth (H, W) uint8 in the model's class indices with 255 =
     ignore, stored prediction (H, W) int64 or None when the evaluation kept none) of one image
     of a segmentation evaluation (semantic, or instance painted into a class map)."""
-    from studio.evaluation.run import class_lut, get_evaluation, ground_truth, load_prediction, load_split
+    from studio.evaluation.data import class_lut, ground_truth, load_split
+    from studio.evaluation.views import get_evaluation, load_prediction
     from studio.images import load_rgb
     from studio.registry import get_model
     from studio.tables import Task

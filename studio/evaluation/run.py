@@ -1,4 +1,5 @@
-"""Evaluate a model version on one split of a dataset version, store the result, read it back.
+"""Evaluate a model version on one split of a dataset version and store the result (the data it
+scores: ``studio.evaluation.data``; files: ``.files``; reading back: ``.views``).
 
 ``evaluate_version(ref, dataset_version_id=None, split="val")`` predicts every image of the
 split with ``studio.inference`` and writes one ``Evaluation`` row with its ``EvaluationClass``
@@ -55,8 +56,6 @@ Per task:
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import shutil
 import time
@@ -67,189 +66,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlmodel import col, select
 
 from studio.db import session_scope
-from studio.errors import InvalidInput, NotFound
+from studio.errors import InvalidInput
 from studio.evaluation.metrics import IGNORE_INDEX
 from studio.progress import ProgressFn, null_progress
 from studio.tables import (
-    Dataset,
-    DatasetVersion,
     Evaluation,
     EvaluationClass,
     EvaluationImage,
     ModelVersion,
     Task,
-    VersionImage,
 )
+from studio.evaluation.data import (
+    KeypointSplit,
+    SplitData,
+    SplitItem,
+    class_lut,
+    ground_truth,
+    load_keypoint_split,
+    load_split,
+)
+from studio.evaluation.files import CLASS_COLUMNS, _color_table, _write_csv, save_confusion_png, save_label_png
 
 INSTANCE_AP_CONF = 0.001  # COCO-style: keep low-score objects for AP
 INSTANCE_SEMANTIC_CONF = 0.25  # objects painted into the semantic map (ultralytics' predict default)
 INSTANCE_MAX_DET = 100  # COCO's maxDets
-CLASS_COLUMNS = ("class_index", "name", "iou", "dice", "precision", "recall", "accuracy", "f1", "support")
-
-
-# --------------------------------------------------------------------------- data of a split
-
-
-@dataclass
-class SplitItem:
-    """One image of a dataset version's split with its ground-truth objects."""
-
-    version_image_id: int
-    image_id: int | None  # the live image (None when it has been deleted since)
-    key: str
-    path: Path
-    width: int
-    height: int
-    objects: list[tuple[int, dict, bool]] = field(default_factory=list)  # (dataset class index, RLE, iscrowd)
-
-
-@dataclass
-class SplitData:
-    """A split of a dataset version: its classes (as frozen) and items in image order."""
-
-    dataset_version_id: int
-    dataset: str
-    version: int
-    split: str
-    classes: list[dict[str, Any]]
-    items: list[SplitItem]
-
-    @property
-    def label(self) -> str:
-        return f"{self.dataset} v{self.version}"
-
-
-def load_split(dataset_version_id: int, split: str) -> SplitData:
-    """The images of ``split`` of a dataset version with their accepted objects; InvalidInput
-    when the split is empty (the message lists the splits it has)."""
-    from studio.training.data import load_version
-
-    with session_scope() as session:
-        dv = session.get(DatasetVersion, dataset_version_id)
-        if dv is None:
-            raise NotFound(f"no dataset version {dataset_version_id}; see `studio datasets`")
-        dataset = session.get(Dataset, dv.dataset_id)
-        rows = session.exec(select(VersionImage.id, VersionImage.image_id, VersionImage.file_name)
-                            .where(VersionImage.version_id == dataset_version_id)).all()
-        name, number = dataset.name, dv.version  # type: ignore[union-attr]
-    data = load_version(name, number)
-    ids = {file_name: (vid, image_id) for vid, image_id, file_name in rows}
-    items = [SplitItem(ids[s.key][0], ids[s.key][1], s.key, s.path, s.width, s.height, list(s.objects))
-             for s in data.samples if s.split == split]
-    if not items:
-        counts: dict[str, int] = {}
-        for s in data.samples:
-            counts[s.split] = counts.get(s.split, 0) + 1
-        have = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no images at all"
-        raise InvalidInput(f"split {split!r} of dataset version {dataset_version_id} ({name} v{number}) has no images; "
-                           f"expected at least one (its splits: {have})")
-    return SplitData(dataset_version_id, name, number, split, data.classes, items)
-
-
-def class_lut(model_classes: Sequence[dict[str, Any]], dataset_classes: Sequence[dict[str, Any]],
-              what: str = "the model") -> np.ndarray:
-    """(256,) uint8 map from dataset label values to the model's class indices by NAME
-    (0 -> 0, 255 -> 255). InvalidInput naming dataset classes the model does not know."""
-    by_name = {c["name"]: int(c["index"]) for c in model_classes}
-    unknown = sorted(c["name"] for c in dataset_classes if c["name"] not in by_name)
-    if unknown:
-        raise InvalidInput(f"the dataset version has classes {unknown} that {what} does not know; expected only "
-                           f"classes of {what}: {sorted(by_name)}")
-    lut = np.full(256, IGNORE_INDEX, np.uint8)
-    lut[0] = 0
-    for c in dataset_classes:
-        if 0 <= int(c["index"]) < 255:
-            lut[int(c["index"])] = by_name[c["name"]]
-    return lut
-
-
-def ground_truth(item: SplitItem, lut: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 label map of an item in the model's class indices (255 = ignore)."""
-    from studio.training.data import Sample, label_map
-
-    sample = Sample(item.key, item.path, item.width, item.height, "", item.objects)
-    return lut[label_map(sample, IGNORE_INDEX)]
-
-
-# --------------------------------------------------------------------------- files
-
-
-def _color_table(version: ModelVersion, count: int) -> list[int]:
-    from studio.colors import color_for_index, hex_to_rgb
-
-    colors = {int(c["index"]): c.get("color") for c in version.classes}
-    palette: list[int] = []
-    for k in range(256):
-        try:
-            rgb = hex_to_rgb(colors.get(k) or color_for_index(k)) if k < count else (0, 0, 0)
-        except ValueError:
-            rgb = hex_to_rgb(color_for_index(k))
-        palette.extend(rgb)
-    return palette
-
-
-def save_label_png(path: Path, labels: np.ndarray, palette: list[int]) -> None:
-    """(H, W) class-index map -> palette PNG (16-bit grey when an index exceeds 255); temp name, renamed."""
-    from PIL import Image
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    if labels.size and int(labels.max()) > 255:
-        Image.fromarray(labels.astype(np.uint16)).save(tmp, format="PNG")
-    else:
-        image = Image.fromarray(labels.astype(np.uint8), mode="P")
-        image.putpalette(palette)
-        image.save(tmp, format="PNG", optimize=False)
-    tmp.replace(path)
-
-
-def load_label_png(path: Path) -> np.ndarray:
-    """A prediction PNG back as (H, W) int64 class indices."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return np.asarray(image).astype(np.int64)
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(["" if v is None else v for v in row] for row in rows)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buffer.getvalue())
-    tmp.replace(path)
-
-
-def save_confusion_png(path: Path, cm: np.ndarray, names: Sequence[str], title: str) -> None:
-    """Row-normalised heatmap of ``cm`` (rows = ground truth) as a PNG (matplotlib, no pyplot state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    cm = np.asarray(cm, np.float64)
-    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    n = len(names)
-    side = min(max(4.0, 0.55 * n + 2.5), 20.0)
-    figure = Figure(figsize=(side, side), dpi=100)
-    FigureCanvasAgg(figure)
-    ax = figure.add_subplot(1, 1, 1)
-    image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(n), labels=list(names), rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(n), labels=list(names), fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("ground truth")
-    ax.set_title(title, fontsize=10)
-    if n <= 25:
-        for (r, c), value in np.ndenumerate(shown):
-            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if value > 0.5 else "black")
-    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, format="png")
-    tmp.replace(path)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -398,61 +240,6 @@ def _classification(predictor: Any, data: SplitData, progress: ProgressFn, batch
                           "pred_name": names[y_pred[n]], "prob": float(probs[n, y_pred[n]]), "bbox": bbox}}
               for n, (item, j, bbox, _) in enumerate(samples)]
     return _Result(dict(result.summary()), result.confusion, names, result.class_rows(), images, {}, times)
-
-
-@dataclass
-class KeypointSplit:
-    """A split of a keypoint dataset version (what sequence models are evaluated on)."""
-
-    dataset: str
-    version: int
-    split: str
-    glosses: list[str]
-    categories: list[str]
-    dim: int
-    clips: list[Any]  # studio.keypoints.dataset.Clip
-
-    @property
-    def label(self) -> str:
-        return f"{self.dataset} v{self.version}"
-
-
-def _model_keypoint_dataset(version: ModelVersion) -> tuple[str | None, int | None]:
-    """The keypoint dataset (name, version number) a sequence model was trained on, as its config records it."""
-    config = version.config if isinstance(version.config, dict) else {}
-    name = config.get("keypoint_dataset") or config.get("dataset") or None
-    number = config.get("keypoint_dataset_version")
-    if number is None:
-        number = config.get("dataset_version")
-    return (str(name) if name else None), (int(number) if number is not None else None)
-
-
-def load_keypoint_split(version: ModelVersion, split: str, dataset_version: int | None = None,
-                        keypoint_dataset: str | None = None) -> KeypointSplit:
-    """The clips of ``split`` of a keypoint dataset version for the sequence model ``version``:
-    ``keypoint_dataset`` (default: the model's) at version NUMBER ``dataset_version`` (default:
-    the model's when the dataset is the model's). InvalidInput when none is known or the split
-    is empty (naming the splits it has)."""
-    from studio.keypoints.dataset import version_info
-
-    own_name, own_number = _model_keypoint_dataset(version)
-    name = keypoint_dataset or own_name
-    if not name:
-        raise InvalidInput(f"model {version.name} records no keypoint dataset; pass one (keypoint_dataset=...)")
-    number = dataset_version if dataset_version is not None else (own_number if name == own_name else None)
-    if number is None:
-        raise InvalidInput(f"model {version.name} records no version of keypoint dataset {name!r}; pass a version "
-                           "number (--dataset-version N)")
-    info = version_info(name, int(number))
-    clips = info.split(split)
-    if not clips:
-        counts: dict[str, int] = {}
-        for c in info.clips:
-            counts[c.split] = counts.get(c.split, 0) + 1
-        have = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no clips at all"
-        raise InvalidInput(f"split {split!r} of keypoint dataset {name} v{info.version} has no clips; expected at "
-                           f"least one (its splits: {have})")
-    return KeypointSplit(name, info.version, split, list(info.glosses), list(info.categories), info.layout.dim, clips)
 
 
 def _sequence(predictor: Any, clips: KeypointSplit, progress: ProgressFn) -> _Result:
@@ -659,249 +446,3 @@ def _write_files(folder: Path, version: ModelVersion, what: str, result: _Result
         save_confusion_png(folder / "category_confusion_matrix.png", result.category_confusion, categories,
                            f"{version.name} categories\n{what} (evaluation {eval_id})")
 
-
-# --------------------------------------------------------------------------- reading back
-
-
-@dataclass(frozen=True)
-class EvaluationSummary:
-    """An evaluation as lists show it."""
-
-    id: int
-    model: str
-    model_version_id: int
-    dataset_version_id: int | None
-    dataset: str  # "shelves v3" ("" when the dataset version is gone); sequence: the keypoint dataset
-    split: str
-    task: str
-    summary: dict[str, Any]
-    image_count: int
-    seconds: float
-    created: str
-
-
-@dataclass(frozen=True)
-class EvaluationView:
-    """One evaluation for the Evaluate page.
-
-    confusion: (C, C) int64 pooled matrix (rows = ground truth); class_names: its positions;
-    class_rows: one dict per class (EvaluationClass fields, plus ``ap`` for instance models
-    when known); folder: its files (summary_metrics.csv ... confusion_matrix.png).
-    """
-
-    id: int
-    model: str
-    model_version_id: int
-    dataset_version_id: int | None
-    split: str
-    task: str
-    summary: dict[str, Any]
-    class_rows: list[dict[str, Any]]
-    confusion: np.ndarray
-    class_names: list[str]
-    image_count: int
-    seconds: float
-    folder: Path
-    created: str
-
-    @property
-    def files(self) -> dict[str, Path]:
-        return {p.name: p for p in sorted(self.folder.glob("*")) if p.is_file()} if self.folder.is_dir() else {}
-
-
-@dataclass(frozen=True)
-class EvaluationImageView:
-    """One image (or object crop, for classification) of an evaluation."""
-
-    id: int
-    version_image_id: int | None
-    image_id: int | None  # the live image, for "send to review"
-    file_name: str
-    image_path: Path | None  # the stored pixels
-    score: float | None
-    prediction_path: Path | None  # absolute path of the prediction PNG, when stored
-    labels: dict[str, Any] | None
-
-
-def _dataset_labels(session: Any, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.exec(select(DatasetVersion.id, Dataset.name, DatasetVersion.version).join(Dataset)
-                        .where(col(DatasetVersion.id).in_(ids))).all()
-    return {i: f"{name} v{number}" for i, name, number in rows}
-
-
-def list_evaluations(model: str | int | ModelVersion | None = None) -> list[EvaluationSummary]:
-    """Evaluations newest first (of one model version when given)."""
-    from studio.inference import as_version
-
-    query = select(Evaluation, ModelVersion.name).join(ModelVersion).order_by(col(Evaluation.id).desc())
-    if model is not None:
-        query = query.where(Evaluation.model_version_id == as_version(model).id)
-    with session_scope() as session:
-        rows = session.exec(query).all()
-        labels = _dataset_labels(session, {e.dataset_version_id for e, _ in rows if e.dataset_version_id})
-        return [EvaluationSummary(e.id, name, e.model_version_id, e.dataset_version_id,  # type: ignore[arg-type]
-                                  labels.get(e.dataset_version_id or -1, "") or str(e.summary.get("keypoint_dataset", "")),
-                                  e.split, e.task, dict(e.summary),
-                                  e.image_count, e.seconds, e.created_at.strftime("%Y-%m-%d %H:%M"))
-                for e, name in rows]
-
-
-def _evaluation(session: Any, eval_id: int) -> tuple[Evaluation, ModelVersion]:
-    evaluation = session.get(Evaluation, eval_id)
-    if evaluation is None:
-        raise NotFound(f"no evaluation {eval_id}; see `studio evaluations` or the Evaluate page")
-    return evaluation, session.get(ModelVersion, evaluation.model_version_id)
-
-
-def get_evaluation(eval_id: int) -> EvaluationView:
-    """The evaluation ``eval_id`` with its per-class rows and pooled matrix."""
-    import csv as _csv
-
-    from studio.registry import model_dir, output_names
-
-    with session_scope() as session:
-        evaluation, version = _evaluation(session, eval_id)
-        classes = session.exec(select(EvaluationClass).where(EvaluationClass.evaluation_id == eval_id)
-                               .order_by(EvaluationClass.class_index)).all()
-        rows = [{k: getattr(c, k) for k in CLASS_COLUMNS} for c in classes]
-        folder = model_dir(version) / "evaluations" / str(eval_id)
-        task = evaluation.task
-        names = output_names("semantic" if task in (Task.semantic.value, Task.instance.value) else task,
-                             version.classes)
-        view = dict(id=eval_id, model=version.name, model_version_id=version.id,
-                    dataset_version_id=evaluation.dataset_version_id, split=evaluation.split, task=task,
-                    summary=dict(evaluation.summary), confusion=np.asarray(evaluation.confusion, np.int64),
-                    image_count=evaluation.image_count, seconds=evaluation.seconds,
-                    created=evaluation.created_at.strftime("%Y-%m-%d %H:%M"))
-    per_class_csv = folder / "per_class_metrics.csv"
-    if per_class_csv.is_file():  # extra columns (instance AP) live only in the CSV
-        with per_class_csv.open() as f:
-            extra = {int(r["class_index"]): r for r in _csv.DictReader(f)}
-        for row in rows:
-            if "ap" in extra.get(row["class_index"], {}):
-                value = extra[row["class_index"]]["ap"]
-                row["ap"] = float(value) if value not in ("", None) else None
-    if len(names) != len(view["confusion"]):
-        names = [r["name"] for r in rows] or [str(k) for k in range(len(view["confusion"]))]
-    return EvaluationView(class_rows=rows, class_names=names, folder=folder, **view)  # type: ignore[arg-type]
-
-
-def _image_views(session: Any, images: Sequence[EvaluationImage]) -> list[EvaluationImageView]:
-    from studio.datasets import resolve_stored_path
-    from studio.registry import models_root
-
-    vids = {i.version_image_id for i in images if i.version_image_id is not None}
-    stored = {vid: (image_id, path) for vid, image_id, path in session.exec(
-        select(VersionImage.id, VersionImage.image_id, VersionImage.stored_path)
-        .where(col(VersionImage.id).in_(vids))).all()} if vids else {}
-    root = models_root()
-    out = []
-    for i in images:
-        image_id, path = stored.get(i.version_image_id, (None, None))  # type: ignore[arg-type]
-        out.append(EvaluationImageView(i.id, i.version_image_id, image_id, i.file_name,  # type: ignore[arg-type]
-                                       resolve_stored_path(path) if path else None, i.score,
-                                       root / i.prediction_path if i.prediction_path else None,
-                                       dict(i.labels) if i.labels else None))
-    return out
-
-
-def evaluation_images(eval_id: int) -> list[EvaluationImageView]:
-    """Every image row of an evaluation in evaluation order."""
-    with session_scope() as session:
-        _evaluation(session, eval_id)
-        rows = session.exec(select(EvaluationImage).where(EvaluationImage.evaluation_id == eval_id)
-                            .order_by(EvaluationImage.id)).all()
-        return _image_views(session, rows)
-
-
-def images_for_confusion(eval_id: int, gt_class: int, pred_class: int) -> list[tuple[EvaluationImageView, int]]:
-    """Click-through from the pooled matrix cell (gt_class, pred_class) (matrix positions):
-    the images with such pixels (classification: samples), most pixels first, with the count."""
-    from studio.evaluation import confusion_pairs
-
-    with session_scope() as session:
-        evaluation, _ = _evaluation(session, eval_id)
-        size = len(evaluation.confusion)
-        for what, c in (("gt_class", gt_class), ("pred_class", pred_class)):
-            if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < size:
-                raise InvalidInput(f"{what}: expected a class position 0..{size - 1}, got {c!r}")
-        rows = session.exec(select(EvaluationImage).where(EvaluationImage.evaluation_id == eval_id)
-                            .order_by(EvaluationImage.id)).all()
-        if evaluation.task in (Task.classification.value, Task.sequence.value):
-            hits = [(r, 1) for r in rows if r.labels and r.labels.get("true") == gt_class
-                    and r.labels.get("pred") == pred_class]
-        else:
-            with_cm = [r for r in rows if r.confusion is not None]
-            if not with_cm:
-                return []
-            cms = np.asarray([r.confusion for r in with_cm], np.int64)
-            order = confusion_pairs(cms, int(gt_class), int(pred_class))
-            hits = [(with_cm[k], int(cms[k, gt_class, pred_class])) for k in order]
-        views = _image_views(session, [r for r, _ in hits])
-        return [(v, count) for v, (_, count) in zip(views, hits)]
-
-
-def worst_images(eval_id: int, n: int = 20) -> list[EvaluationImageView]:
-    """The ``n`` lowest-scoring images (per-image mIoU; classification: wrong first), unscorable last."""
-    from studio.evaluation import worst_first
-
-    with session_scope() as session:
-        _evaluation(session, eval_id)
-        rows = session.exec(select(EvaluationImage).where(EvaluationImage.evaluation_id == eval_id)
-                            .order_by(EvaluationImage.id)).all()
-        scores = np.array([np.nan if r.score is None else r.score for r in rows], np.float64)
-        order = worst_first(scores)[: max(int(n), 0)]
-        return _image_views(session, [rows[k] for k in order])
-
-
-def _find_image(eval_id: int, image: str | int) -> EvaluationImage:
-    with session_scope() as session:
-        _evaluation(session, eval_id)
-        query = select(EvaluationImage).where(EvaluationImage.evaluation_id == eval_id)
-        query = query.where(EvaluationImage.version_image_id == int(image)) if isinstance(image, (int, np.integer)) \
-            else query.where(EvaluationImage.file_name == str(image))
-        row = session.exec(query).first()
-    if row is None:
-        raise NotFound(f"evaluation {eval_id} has no image {image!r} (expected a file name or a version image id)")
-    return row
-
-
-def prediction_path(eval_id: int, image: str | int) -> Path | None:
-    """Absolute path of the stored prediction PNG of ``image`` (its file name, or its version
-    image id) in an evaluation; None when predictions were not stored."""
-    from studio.registry import models_root
-
-    row = _find_image(eval_id, image)
-    return models_root() / row.prediction_path if row.prediction_path else None
-
-
-def load_prediction(eval_id: int, image: str | int) -> np.ndarray | None:
-    """The stored prediction of ``image`` as (H, W) int64 class indices (None when not stored)."""
-    path = prediction_path(eval_id, image)
-    return load_label_png(path) if path is not None and path.is_file() else None
-
-
-def latest_evaluation(model: str | int | ModelVersion, dataset_version_id: int, split: str) -> int | None:
-    """The newest evaluation of a version on (dataset version, split), or None."""
-    from studio.inference import as_version
-
-    version = as_version(model)
-    with session_scope() as session:
-        return session.exec(select(Evaluation.id).where(Evaluation.model_version_id == version.id,
-                                                        Evaluation.dataset_version_id == dataset_version_id,
-                                                        Evaluation.split == split)
-                            .order_by(col(Evaluation.id).desc())).first()
-
-
-def latest_keypoint_evaluation(model: str | int | ModelVersion, keypoint_dataset: str, split: str) -> int | None:
-    """The newest evaluation of a sequence version on (keypoint dataset version, e.g. "signs v2", split), or None."""
-    from studio.inference import as_version
-
-    version = as_version(model)
-    with session_scope() as session:
-        rows = session.exec(select(Evaluation.id, Evaluation.summary).where(
-            Evaluation.model_version_id == version.id, Evaluation.split == split,
-            col(Evaluation.dataset_version_id).is_(None)).order_by(col(Evaluation.id).desc())).all()
-    return next((int(i) for i, summary in rows if (summary or {}).get("keypoint_dataset") == keypoint_dataset), None)

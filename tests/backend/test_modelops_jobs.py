@@ -15,7 +15,7 @@ from tests.test_inference import make_dataset, unet_version
 
 def test_evaluate_and_bench_jobs_run_on_the_worker(start_worker: WorkerFactory, tmp_path: Path) -> None:
     from studio.benchmarking import list_benchmarks
-    from studio.evaluation.run import get_evaluation, list_evaluations
+    from studio.evaluation.views import get_evaluation, list_evaluations
 
     dv = make_dataset(tmp_path, n_images=4)
     unet = unet_version(tmp_path, dv)

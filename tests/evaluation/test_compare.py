@@ -39,7 +39,7 @@ def test_a_version_compared_with_itself_changes_nothing(setup: dict[str, Any]) -
 
 def test_two_versions_deltas_ranking_and_disagreement_map(setup: dict[str, Any]) -> None:
     from studio.evaluation.compare import compare_versions
-    from studio.evaluation.run import get_evaluation
+    from studio.evaluation.views import get_evaluation
 
     comparison = compare_versions(setup["a"].id, setup["b"].id, setup["dv"], "val")
     view_a, view_b = get_evaluation(comparison.evaluation_a), get_evaluation(comparison.evaluation_b)

@@ -24,7 +24,8 @@ def setup(module_studio: Path) -> dict[str, Any]:
 
 def test_image_layers_are_the_stored_prediction_and_the_ground_truth(setup: dict[str, Any]) -> None:
     from studio.evaluation.inspect import image_layers
-    from studio.evaluation.run import class_lut, evaluation_images, ground_truth, load_prediction, load_split
+    from studio.evaluation.data import class_lut, ground_truth, load_split
+    from studio.evaluation.views import evaluation_images, load_prediction
 
     data = load_split(setup["dv"], "val")
     lut = class_lut(setup["unet"].classes, data.classes)
@@ -85,7 +86,7 @@ def test_disagreement_colours_follow_the_legend() -> None:
 
 def test_clickable_confusion_has_one_marker_per_cell_and_clicks_read_back(setup: dict[str, Any]) -> None:
     from studio.evaluation.inspect import clickable_confusion, confusion_cell
-    from studio.evaluation.run import get_evaluation
+    from studio.evaluation.views import get_evaluation
 
     view = get_evaluation(setup["eval"])
     figure = clickable_confusion(view.confusion, view.class_names, normalise=True)
@@ -104,7 +105,7 @@ def test_clickable_confusion_has_one_marker_per_cell_and_clicks_read_back(setup:
 
 def test_headlines_and_labels(setup: dict[str, Any]) -> None:
     from studio.evaluation.inspect import evaluation_label, headline_metrics
-    from studio.evaluation.run import list_evaluations
+    from studio.evaluation.views import list_evaluations
 
     (summary,) = list_evaluations(setup["unet"].name)
     headline = headline_metrics("semantic", summary.summary)

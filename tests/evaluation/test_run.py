@@ -35,7 +35,9 @@ def _csv(path: Path) -> list[dict[str, str]]:
 def test_semantic_evaluation_is_consistent_and_complete(setup: dict[str, Any]) -> None:
     from studio.db import session_scope
     from studio.evaluation import segmentation_metrics
-    from studio.evaluation.run import evaluate_version, get_evaluation, ground_truth, list_evaluations, load_split
+    from studio.evaluation.data import ground_truth, load_split
+    from studio.evaluation.run import evaluate_version
+    from studio.evaluation.views import get_evaluation, list_evaluations
     from studio.inference import load_predictor
     from studio.tables import Evaluation, EvaluationClass, EvaluationImage
 
@@ -60,7 +62,8 @@ def test_semantic_evaluation_is_consistent_and_complete(setup: dict[str, Any]) -
     data = load_split(setup["dv"], "val")
     predictor = load_predictor(setup["unet"].id)
     from studio.evaluation import confusion_matrix
-    from studio.evaluation.run import class_lut, load_prediction
+    from studio.evaluation.data import class_lut
+    from studio.evaluation.views import load_prediction
     from studio.images import load_rgb
 
     lut = class_lut(setup["unet"].classes, data.classes)
@@ -83,7 +86,8 @@ def test_semantic_evaluation_is_consistent_and_complete(setup: dict[str, Any]) -
 
 
 def test_click_through_and_worst_first(setup: dict[str, Any]) -> None:
-    from studio.evaluation.run import evaluate_version, get_evaluation, images_for_confusion, worst_images
+    from studio.evaluation.run import evaluate_version
+    from studio.evaluation.views import get_evaluation, images_for_confusion, worst_images
 
     eval_id = evaluate_version(setup["unet"].id, split="train", save_predictions=False)
     view = get_evaluation(eval_id)
@@ -101,7 +105,8 @@ def test_click_through_and_worst_first(setup: dict[str, Any]) -> None:
 
 
 def test_instance_and_classification_evaluations(setup: dict[str, Any]) -> None:
-    from studio.evaluation.run import evaluate_version, get_evaluation
+    from studio.evaluation.run import evaluate_version
+    from studio.evaluation.views import get_evaluation
 
     yolo = yolo_version(setup["root"], setup["dv"])
     view = get_evaluation(evaluate_version(yolo.name))

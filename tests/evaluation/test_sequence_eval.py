@@ -68,14 +68,8 @@ def _recompute(version: Any, clips: list[Any], categories: list[str]) -> tuple[A
 
 def test_sequence_evaluation_matches_the_metrics_of_the_predictions(trained: dict[str, Any]) -> None:
     from studio.db import session_scope
-    from studio.evaluation.run import (
-        evaluate_version,
-        evaluation_images,
-        get_evaluation,
-        images_for_confusion,
-        list_evaluations,
-        worst_images,
-    )
+    from studio.evaluation.run import evaluate_version
+    from studio.evaluation.views import evaluation_images, get_evaluation, images_for_confusion, list_evaluations, worst_images
     from studio.keypoints.dataset import version_info
     from studio.tables import Evaluation, EvaluationClass, EvaluationImage
 
@@ -154,7 +148,8 @@ def test_sequence_evaluation_matches_the_metrics_of_the_predictions(trained: dic
 
 def test_sequence_evaluation_reads_other_versions_and_refuses_what_it_cannot_score(trained: dict[str, Any]) -> None:
     from studio.errors import InvalidInput, NotFound
-    from studio.evaluation.run import evaluate_version, evaluations_dir, get_evaluation
+    from studio.evaluation.run import evaluate_version, evaluations_dir
+    from studio.evaluation.views import get_evaluation
     from studio.keypoints.dataset import add_clips, create_keypoint_dataset, snapshot
     from studio.keypoints.synthetic import generate_signs
 
@@ -187,7 +182,7 @@ def test_sequence_evaluation_reads_other_versions_and_refuses_what_it_cannot_sco
 
 def test_two_sequence_versions_compare_on_the_keypoint_split(trained: dict[str, Any]) -> None:
     from studio.evaluation.compare import compare_versions
-    from studio.evaluation.run import get_evaluation
+    from studio.evaluation.views import get_evaluation
     from studio.keypoints.dataset import version_info
     from studio.training.config import TrainConfig
     from studio.training.run import run_training

@@ -56,7 +56,7 @@ def choose(at: AppTest, key: str, value: Any) -> None:
 
 
 def test_evaluate_page_shows_metrics_heatmap_bars_and_the_images_of_a_cell(studio: dict[str, Any]) -> None:
-    from studio.evaluation.run import get_evaluation, images_for_confusion
+    from studio.evaluation.views import get_evaluation, images_for_confusion
 
     at = open_page("pages/evaluate.py")
     choose(at, "eval_model", studio["a"].name)

@@ -1,0 +1,157 @@
+"""The data an evaluation scores: a split of an image dataset version (items with their
+ground-truth objects, label maps in the model's class indices) or of a keypoint dataset version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlmodel import select
+
+from studio.db import session_scope
+from studio.errors import InvalidInput, NotFound
+from studio.evaluation.metrics import IGNORE_INDEX
+from studio.tables import (
+    Dataset,
+    DatasetVersion,
+    ModelVersion,
+    VersionImage,
+)
+
+@dataclass
+class SplitItem:
+    """One image of a dataset version's split with its ground-truth objects."""
+
+    version_image_id: int
+    image_id: int | None  # the live image (None when it has been deleted since)
+    key: str
+    path: Path
+    width: int
+    height: int
+    objects: list[tuple[int, dict, bool]] = field(default_factory=list)  # (dataset class index, RLE, iscrowd)
+
+
+@dataclass
+class SplitData:
+    """A split of a dataset version: its classes (as frozen) and items in image order."""
+
+    dataset_version_id: int
+    dataset: str
+    version: int
+    split: str
+    classes: list[dict[str, Any]]
+    items: list[SplitItem]
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} v{self.version}"
+
+
+def load_split(dataset_version_id: int, split: str) -> SplitData:
+    """The images of ``split`` of a dataset version with their accepted objects; InvalidInput
+    when the split is empty (the message lists the splits it has)."""
+    from studio.training.data import load_version
+
+    with session_scope() as session:
+        dv = session.get(DatasetVersion, dataset_version_id)
+        if dv is None:
+            raise NotFound(f"no dataset version {dataset_version_id}; see `studio datasets`")
+        dataset = session.get(Dataset, dv.dataset_id)
+        rows = session.exec(select(VersionImage.id, VersionImage.image_id, VersionImage.file_name)
+                            .where(VersionImage.version_id == dataset_version_id)).all()
+        name, number = dataset.name, dv.version  # type: ignore[union-attr]
+    data = load_version(name, number)
+    ids = {file_name: (vid, image_id) for vid, image_id, file_name in rows}
+    items = [SplitItem(ids[s.key][0], ids[s.key][1], s.key, s.path, s.width, s.height, list(s.objects))
+             for s in data.samples if s.split == split]
+    if not items:
+        counts: dict[str, int] = {}
+        for s in data.samples:
+            counts[s.split] = counts.get(s.split, 0) + 1
+        have = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no images at all"
+        raise InvalidInput(f"split {split!r} of dataset version {dataset_version_id} ({name} v{number}) has no images; "
+                           f"expected at least one (its splits: {have})")
+    return SplitData(dataset_version_id, name, number, split, data.classes, items)
+
+
+def class_lut(model_classes: Sequence[dict[str, Any]], dataset_classes: Sequence[dict[str, Any]],
+              what: str = "the model") -> np.ndarray:
+    """(256,) uint8 map from dataset label values to the model's class indices by NAME
+    (0 -> 0, 255 -> 255). InvalidInput naming dataset classes the model does not know."""
+    by_name = {c["name"]: int(c["index"]) for c in model_classes}
+    unknown = sorted(c["name"] for c in dataset_classes if c["name"] not in by_name)
+    if unknown:
+        raise InvalidInput(f"the dataset version has classes {unknown} that {what} does not know; expected only "
+                           f"classes of {what}: {sorted(by_name)}")
+    lut = np.full(256, IGNORE_INDEX, np.uint8)
+    lut[0] = 0
+    for c in dataset_classes:
+        if 0 <= int(c["index"]) < 255:
+            lut[int(c["index"])] = by_name[c["name"]]
+    return lut
+
+
+def ground_truth(item: SplitItem, lut: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 label map of an item in the model's class indices (255 = ignore)."""
+    from studio.training.data import Sample, label_map
+
+    sample = Sample(item.key, item.path, item.width, item.height, "", item.objects)
+    return lut[label_map(sample, IGNORE_INDEX)]
+
+
+@dataclass
+class KeypointSplit:
+    """A split of a keypoint dataset version (what sequence models are evaluated on)."""
+
+    dataset: str
+    version: int
+    split: str
+    glosses: list[str]
+    categories: list[str]
+    dim: int
+    clips: list[Any]  # studio.keypoints.dataset.Clip
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} v{self.version}"
+
+
+def _model_keypoint_dataset(version: ModelVersion) -> tuple[str | None, int | None]:
+    """The keypoint dataset (name, version number) a sequence model was trained on, as its config records it."""
+    config = version.config if isinstance(version.config, dict) else {}
+    name = config.get("keypoint_dataset") or config.get("dataset") or None
+    number = config.get("keypoint_dataset_version")
+    if number is None:
+        number = config.get("dataset_version")
+    return (str(name) if name else None), (int(number) if number is not None else None)
+
+
+def load_keypoint_split(version: ModelVersion, split: str, dataset_version: int | None = None,
+                        keypoint_dataset: str | None = None) -> KeypointSplit:
+    """The clips of ``split`` of a keypoint dataset version for the sequence model ``version``:
+    ``keypoint_dataset`` (default: the model's) at version NUMBER ``dataset_version`` (default:
+    the model's when the dataset is the model's). InvalidInput when none is known or the split
+    is empty (naming the splits it has)."""
+    from studio.keypoints.dataset import version_info
+
+    own_name, own_number = _model_keypoint_dataset(version)
+    name = keypoint_dataset or own_name
+    if not name:
+        raise InvalidInput(f"model {version.name} records no keypoint dataset; pass one (keypoint_dataset=...)")
+    number = dataset_version if dataset_version is not None else (own_number if name == own_name else None)
+    if number is None:
+        raise InvalidInput(f"model {version.name} records no version of keypoint dataset {name!r}; pass a version "
+                           "number (--dataset-version N)")
+    info = version_info(name, int(number))
+    clips = info.split(split)
+    if not clips:
+        counts: dict[str, int] = {}
+        for c in info.clips:
+            counts[c.split] = counts.get(c.split, 0) + 1
+        have = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no clips at all"
+        raise InvalidInput(f"split {split!r} of keypoint dataset {name} v{info.version} has no clips; expected at "
+                           f"least one (its splits: {have})")
+    return KeypointSplit(name, info.version, split, list(info.glosses), list(info.categories), info.layout.dim, clips)
