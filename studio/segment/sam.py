@@ -73,27 +73,15 @@ def checkpoint_sha256(path: Path) -> str:
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file, loaded with ``weights_only=True``. A plain state
-    dict, or one under "model" / "state_dict". StudioError for anything else."""
-    import pickle
-
-    import torch
+    """The tensors of a checkpoint file, read by the studio's one weights-only reader
+    (``studio.nets.pretrained.load_state_dict``); InvalidInput naming the SAM file otherwise."""
+    from studio.nets.pretrained import load_state_dict as read_state_dict
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return read_state_dict(path)
+    except InvalidInput as exc:
         raise InvalidInput(f"SAM checkpoint {path} refused: expected a plain PyTorch weights file "
-                           f"(torch.load with weights_only=True); {first}") from None
-    if isinstance(obj, dict):
-        for key in ("model", "state_dict"):
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise InvalidInput(f"SAM checkpoint {path}: expected a state dict (parameter name -> tensor), "
-                           f"got {type(obj).__name__}")
-    return obj
+                           f"(torch.load with weights_only=True); {exc}") from None
 
 
 # ---------------------------------------------------------------------------------- SDPA
