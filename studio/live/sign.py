@@ -232,6 +232,18 @@ class _Smoothed:
         best = int(np.argmax(fresh["gloss"]))
         return latency, (self.glosses[best], float(fresh["gloss"][best]))
 
+    def _full_window_state(self, base: dict[str, Any]) -> SignState:
+        """With a full window: predict every ``stride`` frames (and on becoming ready); in between,
+        the same answer with fresh counters. Called with the lock held."""
+        if self._state.status != "ready" or self._since >= self.stride:
+            latency, raw = self._predict_locked()
+            self._since = 0
+            base["predictions"] += 1
+            return self._ready_state(base, latency, raw)
+        previous = self._state
+        return SignState("ready", previous.top, previous.category, latency_ms=previous.latency_ms,
+                         raw_top=previous.raw_top, **base)
+
     def _ready_state(self, base: dict[str, Any], latency: float, raw: tuple[str, float] | None) -> SignState:
         smooth = self._smooth or {}
         gloss = smooth.get("gloss")
@@ -307,15 +319,8 @@ class SignRecognizer(_Smoothed):
                 self._state = SignState("show_hands", **base)
             elif len(self._frames) < self.window:
                 self._state = SignState("collecting", **base)
-            elif self._state.status != "ready" or self._since >= self.stride:
-                latency, raw = self._predict_locked()
-                self._since = 0
-                base["predictions"] += 1
-                self._state = self._ready_state(base, latency, raw)
-            else:  # between predictions: same answer, fresh counters
-                previous = self._state
-                self._state = SignState("ready", previous.top, previous.category, latency_ms=previous.latency_ms,
-                                        raw_top=previous.raw_top, **base)
+            else:
+                self._state = self._full_window_state(base)
             return self._state
 
     def reset(self) -> None:
@@ -379,15 +384,8 @@ class ClipRecognizer(_Smoothed):
                         predictions=self._state.predictions)
             if len(self._frames) < self.window:
                 self._state = SignState("collecting", **base)
-            elif self._state.status != "ready" or self._since >= self.stride:
-                latency, raw = self._predict_locked()
-                self._since = 0
-                base["predictions"] += 1
-                self._state = self._ready_state(base, latency, raw)
             else:
-                previous = self._state
-                self._state = SignState("ready", previous.top, previous.category, latency_ms=previous.latency_ms,
-                                        raw_top=previous.raw_top, **base)
+                self._state = self._full_window_state(base)
             return self._state
 
     def _network_input(self) -> np.ndarray:
