@@ -95,6 +95,27 @@ def launch_chromium(playwright, *extra_args: str):  # noqa: ANN001, ANN201 (play
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args])
 
 
+@contextmanager
+def fake_camera_page(folder: Path, timeout_ms: int = 60_000) -> Iterator[object]:
+    """A Chromium page whose webcam plays a generated .y4m of a panning shelf scene (320x240)."""
+    from playwright.sync_api import sync_playwright
+
+    from studio.live.video import moving_scene_frames, write_y4m
+
+    y4m = write_y4m(folder / "cam.y4m", moving_scene_frames(40, 320, 240), fps=15)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                                  f"--use-file-for-fake-video-capture={y4m}")
+        context = browser.new_context(viewport={"width": 1400, "height": 1100})
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Headless Debian Chromium."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import LiveStudio, launch_chromium, running_studio
+from tests.e2e.conftest import LiveStudio, fake_camera_page, running_studio
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -27,20 +27,8 @@ def studio_with_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liv
 
 @pytest.fixture(scope="module")
 def camera_page(studio_with_models: LiveStudio, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from playwright.sync_api import sync_playwright
-
-    from studio.live.video import moving_scene_frames, write_y4m
-
-    y4m = write_y4m(tmp_path_factory.mktemp("cam") / "cam.y4m", moving_scene_frames(40, 320, 240), fps=15)
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                                  f"--use-file-for-fake-video-capture={y4m}")
-        context = browser.new_context(viewport={"width": 1400, "height": 1100})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
+    with fake_camera_page(tmp_path_factory.mktemp("cam"), timeout_ms=60_000) as page:
         yield page
-        context.close()
-        browser.close()
 
 
 def test_live_page_shows_two_overlays_and_fps(studio_with_models: LiveStudio, camera_page) -> None:  # noqa: ANN001
