@@ -4,6 +4,7 @@ the images they disagree on most (A, B and the disagreement map), send images to
 import pandas as pd
 import streamlit as st
 
+from studio.config import get_settings
 from studio.errors import StudioError
 from studio.evaluation.compare import check_comparable, compare_versions, disagreement_codes, send_to_review
 from studio.evaluation.inspect import (
@@ -71,8 +72,18 @@ if missing:
     waiting()
     st.stop()
 
+@st.cache_resource(max_entries=4, show_spinner="Comparing the stored predictions ...")
+def comparison_of(a: int, b: int, dv: int, split: str, evaluations: tuple[int | None, int | None],
+                  database: str):  # noqa: ANN202
+    """Built once per pair of evaluations (it reads every stored prediction PNG), not on every rerun;
+    ``evaluations`` and ``database`` are only the cache key."""
+    return compare_versions(a, b, dv, split, evaluate_missing=False)
+
+
 try:
-    comparison = compare_versions(va.id, vb.id, dv, split, evaluate_missing=False)
+    comparison = comparison_of(va.id, vb.id, dv, split,
+                               (latest_evaluation(va, dv, split), latest_evaluation(vb, dv, split)),
+                               get_settings().db_url)
 except StudioError as exc:
     st.error(str(exc))
     st.stop()
