@@ -118,6 +118,10 @@ def _supervise(job_id: str, child: subprocess.Popen[bytes], path: Path) -> None:
             finish_job(job_id, JobStatus.cancelled, message="cancelled")
             log.info("job %s cancelled", job_id)
             return
+    if _shutdown.is_set():
+        # Set before stop_running_jobs() signals the child: an exit seen now is (or may be)
+        # that stop, which records the job with its own reason. Recording it here would race.
+        return
     if not JobStatus(get_job(job_id).status).finished:
         finish_job(
             job_id,
@@ -149,10 +153,10 @@ def stop_process(child: subprocess.Popen[bytes]) -> None:
 
 def stop_running_jobs() -> None:
     """On worker shutdown: stop every child this process runs and mark its job failed."""
-    _shutdown.set()
     host = socket.gethostname()
-    with _children_lock:
+    with _children_lock:  # before the flag: a supervisor that sees it has its child listed here
         running = list(_children.items())
+    _shutdown.set()
     for job_id, child in running:
         stop_process(child)
         finish_job(job_id, JobStatus.failed, error=orphan_reason(child.pid, host))
