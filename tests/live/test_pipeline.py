@@ -54,7 +54,7 @@ def test_frames_are_dropped_not_queued_when_inference_is_slow() -> None:
         for v in range(1, 30):  # the camera keeps delivering
             start = time.perf_counter()
             pipeline.process(frame(v))
-            assert time.perf_counter() - start < 0.05  # the camera thread never waits for the model
+            assert time.perf_counter() - start < 1  # never waits for the model (held for 5 s)
         release.set()
         stats = pipeline.wait_for_results(2)
         time.sleep(0.05)
