@@ -1,0 +1,282 @@
+"""``Predictor``: pre-processing, a runtime and post-processing per task; ``load_predictor``
+builds one per (version, weights file, runtime, device) and caches it in this process."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from studio.errors import InvalidInput
+from studio.inference.network import OUTPUT_NAMES, as_version, load_network, model_kwargs, output_class_names, \
+    version_preprocessing, weights_path
+from studio.inference.outputs import ClassOutput, InstanceOutput, Output, SemanticOutput
+from studio.inference.runtimes import RUNTIMES, OnnxRunner, TorchRunner, onnx_session
+from studio.tables import ModelVersion, Task
+
+DEFAULT_IMAGE_SIZE = {"semantic": 512, "instance": 640, "classification": 224}
+
+
+def _check_image(image: Any) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InvalidInput(f"image: expected (H, W, 3) uint8 RGB, got shape {getattr(image, 'shape', None)} "
+                           f"dtype {getattr(image, 'dtype', type(image).__name__)}")
+    return image
+
+
+def _groups(shapes: Sequence[tuple[int, ...]]) -> list[list[int]]:
+    """Indices grouped by equal shape (first-seen order), so equal-size images share a batch."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(tuple(shape), []).append(i)
+    return list(groups.values())
+
+
+class Predictor:
+    """A model version ready to predict (see the module docstring for the outputs).
+
+    version: the ModelVersion; task: its Task value; classes: the name of each output;
+    runtime: "torch" | "onnx"; device: the torch device (ONNX: where onnxruntime runs);
+    prep: the preprocessing dict in use.
+    """
+
+    def __init__(self, version: ModelVersion, runtime: str, device: Any, runner: Any, output_names: Sequence[str],
+                 input_kind: str) -> None:
+        self.version = version
+        self.runtime = runtime
+        self.device = device
+        self.task = version.task
+        self.classes = output_class_names(version)
+        self.prep = version_preprocessing(version)
+        self.output_names = tuple(output_names)
+        self.input_kind = input_kind
+        self._runner = runner
+        self._lock = threading.Lock()
+        self.label_values = tuple(int(c["index"]) for c in version.classes)  # instance output k -> class index
+
+    # -- raw network --------------------------------------------------------------------------
+
+    @property
+    def size_multiple(self) -> int:
+        return int(self.prep.get("size_multiple") or (32 if self.task == Task.instance.value else 1))
+
+    def forward(self, x: Any) -> dict[str, np.ndarray]:
+        """Raw outputs of the network for an already preprocessed batch ``x`` (B, 3, H, W)
+        float32 (H, W multiples of ``size_multiple``); {output name: float32 array}."""
+        out = self.run_network(x)
+        self._runner.synchronize()
+        return {name: o.detach().cpu().numpy() for name, o in zip(self.output_names, out)}
+
+    def run_network(self, x: Any) -> tuple[Any, ...]:
+        """The network on a preprocessed batch: a tuple of float32 torch tensors (torch runtime:
+        on the predictor's device, not synchronised; onnx: on the CPU), ordered as ``output_names``."""
+        with self._lock:
+            return self._runner(x)
+
+    @property
+    def providers(self) -> list[str]:
+        """onnxruntime's execution providers in use ([] for the torch runtime)."""
+        session = getattr(self._runner, "session", None)
+        return list(session.get_providers()) if session is not None else []
+
+    def synchronize(self) -> None:
+        self._runner.synchronize()
+
+    def example_input(self, batch_size: int = 1, size: tuple[int, int] | None = None, seed: int = 0) -> np.ndarray:
+        """A random preprocessed input batch: (B, 3, H, W) float32 for image models (H, W
+        rounded up to the size multiple; default: the task's usual size), (B, T, D) for
+        keypoint models (T = ``size[0]`` or 32, D from the model's ``input_dim``)."""
+        rng = np.random.default_rng(seed)
+        if self.input_kind == "keypoints":
+            steps = size[0] if size else 32
+            dim = int(model_kwargs(self.version).get("input_dim", 156))
+            return rng.standard_normal((batch_size, steps, dim), dtype=np.float32)
+        h, w = size or (DEFAULT_IMAGE_SIZE.get(self.task, 224),) * 2
+        m = self.size_multiple
+        h, w = -(-int(h) // m) * m, -(-int(w) // m) * m
+        if self.input_kind == "clip":
+            return rng.standard_normal((batch_size, 8, 3, h, w), dtype=np.float32)
+        if self.task == Task.instance.value:
+            return rng.random((batch_size, 3, h, w), dtype=np.float32)
+        return rng.standard_normal((batch_size, 3, h, w), dtype=np.float32)
+
+    # -- predictions --------------------------------------------------------------------------
+
+    def predict(self, image: np.ndarray, **options: Any) -> Output:
+        """One input -> its output (see the module docstring). Options: semantic
+        ``with_probs``; instance ``conf`` (0.25), ``iou`` (0.7), ``max_det`` (300)."""
+        return self.predict_batch([image], **options)[0]
+
+    def predict_batch(self, images: Sequence[np.ndarray], **options: Any) -> list[Output]:
+        """Several inputs; equal-size images run as one batch."""
+        if not len(images):
+            return []
+        task = self.task
+        if task == Task.semantic.value:
+            return self._semantic(images, **options)
+        if task == Task.instance.value:
+            return self._instance(images, **options)
+        if task == Task.classification.value:
+            return self._classification(images, **options)
+        if task == Task.sequence.value:
+            return self._sequence(images, **options)
+        raise InvalidInput(f"model {self.version.name}: unknown task {task!r}")
+
+    def _semantic(self, images: Sequence[np.ndarray], with_probs: bool = False) -> list[Output]:
+        import cv2
+        import torch
+        import torch.nn.functional as F
+
+        from studio.nets import crop_padding, image_to_tensor, pad_to_multiple
+
+        size = self.prep.get("image_size")
+        prepared = []
+        for image in images:
+            image = _check_image(image)
+            h, w = image.shape[:2]
+            work = image
+            if size and max(h, w) != int(size):
+                scale = int(size) / max(h, w)
+                nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+                work = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+            x, pads = pad_to_multiple(image_to_tensor(work, self.prep), max(self.size_multiple, 1))
+            prepared.append((x, pads, (h, w)))
+        results: list[Output | None] = [None] * len(images)
+        for group in _groups([p[0].shape for p in prepared]):
+            logits = self.run_network(torch.cat([prepared[i][0] for i in group]))[0]
+            for row, i in enumerate(group):
+                _, pads, (h, w) = prepared[i]
+                one = crop_padding(logits[row: row + 1], pads)
+                if one.shape[-2:] != (h, w):
+                    one = F.interpolate(one, size=(h, w), mode="bilinear", align_corners=False)
+                labels = one.argmax(1)[0].to(torch.int64).cpu().numpy()
+                probs = one.softmax(1)[0].float().cpu().numpy() if with_probs else None
+                results[i] = SemanticOutput(labels, probs)
+        return results  # type: ignore[return-value]
+
+    def _instance(self, images: Sequence[np.ndarray], conf: float = 0.25, iou: float = 0.7,
+                  max_det: int = 300) -> list[Output]:
+        import torch
+        from ultralytics.data.augment import LetterBox
+        from ultralytics.utils import nms, ops
+
+        from studio.nets import image_to_tensor
+
+        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+            raise InvalidInput(f"conf and iou: expected values in [0, 1], got conf={conf}, iou={iou}")
+        stride = max(self.size_multiple, 32)
+        imgsz = int(self.prep.get("image_size") or DEFAULT_IMAGE_SIZE["instance"])
+        side = -(-imgsz // stride) * stride
+        prepared = []
+        for image in images:
+            image = _check_image(image)
+            boxed = LetterBox((side, side), auto=True, stride=stride)(image=image)
+            prepared.append(image_to_tensor(np.ascontiguousarray(boxed), self.prep))
+        results: list[Output | None] = [None] * len(images)
+        for group in _groups([x.shape for x in prepared]):
+            x = torch.cat([prepared[i] for i in group])
+            preds, protos = self.run_network(x)[:2]
+            dets = nms.non_max_suppression(preds, conf, iou, max_det=max_det, nc=len(self.classes))
+            for row, i in enumerate(group):
+                results[i] = self._instances_of(dets[row], protos[row], x.shape[2:], images[i].shape, ops)
+        return results  # type: ignore[return-value]
+
+    def _instances_of(self, det: Any, proto: Any, input_hw: Any, image_shape: tuple[int, ...], ops: Any) -> InstanceOutput:
+        """Boxes and native-resolution masks of one image's NMS output (as ultralytics' predictor)."""
+        h, w = image_shape[:2]
+        if det.shape[0] == 0:
+            return InstanceOutput(np.zeros((0, h, w), bool), np.zeros(0, np.int64), np.zeros(0, np.float32),
+                                  np.zeros((0, 4), np.float32), self.label_values)
+        boxes = ops.scale_boxes(input_hw, det[:, :4].clone(), image_shape)
+        masks = ops.process_mask_native(proto, det[:, 6:], boxes, (h, w)).bool()
+        keep = masks.flatten(1).any(1)  # ultralytics drops objects whose mask is empty
+        masks, boxes, det = masks[keep].cpu().numpy(), boxes[keep].float().cpu().numpy(), det[keep].float().cpu()
+        return InstanceOutput(masks.astype(bool), det[:, 5].numpy().astype(np.int64), det[:, 4].numpy().astype(np.float32),
+                              boxes.astype(np.float32), self.label_values)
+
+    def _classification(self, images: Sequence[np.ndarray]) -> list[Output]:
+        import torch
+
+        from studio.training.data import fit_square, normalise
+
+        size = int(self.prep.get("image_size") or DEFAULT_IMAGE_SIZE["classification"])
+        mean = tuple(self.prep.get("mean") or (0.0, 0.0, 0.0))
+        std = tuple(self.prep.get("std") or (1.0, 1.0, 1.0))
+        x = torch.stack([normalise(fit_square(_check_image(im), size)[0], mean, std) for im in images])
+        probs = self.run_network(x)[0].softmax(1).cpu().numpy().astype(np.float32)
+        out = []
+        for p in probs:
+            order = np.argsort(-p, kind="stable")[:5]
+            out.append(ClassOutput(p, [(self.classes[k], float(p[k])) for k in order]))
+        return out
+
+    def _sequence(self, arrays: Sequence[np.ndarray]) -> list[Output]:
+        import torch
+
+        out = []
+        for array in arrays:
+            a = np.asarray(array, np.float32)
+            expected = 2 if self.input_kind == "keypoints" else 4
+            if a.ndim != expected:
+                raise InvalidInput(f"sequence input: expected {'(T, D)' if expected == 2 else '(T, 3, H, W)'} "
+                                   f"float32, got shape {a.shape}")
+            heads = self.run_network(torch.from_numpy(a[None]))
+            out.append({name: h.softmax(-1)[0].cpu().numpy() for name, h in zip(self.output_names, heads)})
+        return out
+
+
+CACHE_SIZE = 8  # predictors kept per process, least recently used dropped first
+_CACHE: OrderedDict[tuple[Any, ...], Predictor] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def load_predictor(ref: str | int | ModelVersion, runtime: str = "torch", device: str | None = None) -> Predictor:
+    """A ``Predictor`` of the version ``ref`` (id, name or row) on ``runtime`` ("torch" | "onnx")
+    and ``device`` (None: the configured STUDIO_DEVICE, "auto" = CUDA when present).
+
+    Cached per (version, weights file and its mtime, runtime, device) in this process (the
+    ``CACHE_SIZE`` most recently used).
+    NotFound when the version lacks the file the runtime needs; InvalidInput for an ONNX file
+    that onnxruntime cannot load (naming the file and the reason) or an unknown runtime.
+    """
+    from studio.device import resolve_device
+    from studio.registry import models_root
+
+    if runtime not in RUNTIMES:
+        raise InvalidInput(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    version = as_version(ref)
+    torch_device = resolve_device(device)
+    path = weights_path(version, runtime)
+    stat = path.stat() if path.is_file() else None
+    key = (str(models_root().resolve()), version.id, version.name, runtime, str(torch_device), str(path),
+           stat.st_mtime_ns if stat else None, stat.st_size if stat else None)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
+            return cached
+        if runtime == "onnx":
+            if version.task == Task.sequence.value:
+                names: tuple[str, ...] = ("gloss", "category")
+                kind = "clip" if version.architecture == "frame_cnn_gru" else "keypoints"
+            else:
+                names, kind = OUTPUT_NAMES.get(version.task, ("logits",)), "image"
+            runner: Any = OnnxRunner(onnx_session(path, torch_device), names)
+            names = tuple(runner.outputs)
+        else:
+            network = load_network(version)
+            runner, names, kind = TorchRunner(network, torch_device), network.output_names, network.input_kind
+        predictor = Predictor(version, runtime, torch_device, runner, names, kind)
+        _CACHE[key] = predictor
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return predictor
+
+
+def clear_cache() -> None:
+    """Forget every cached predictor (frees their models)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
