@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.test_inference import scene, unet_version, yolo_version
+from tests.test_inference import make_version, scene, unet_version, yolo_version
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,28 @@ def test_torchscript_export(setup: dict[str, Any]) -> None:
     assert registry.get_model(setup["unet"].id).files["torchscript"] == report.path.name
     loaded = torch.jit.load(str(report.path))
     assert loaded(torch.zeros(1, 3, 64, 96))[0].shape == (1, 6, 64, 96)
+
+
+@pytest.mark.parametrize("architecture, kwargs", [
+    ("sign_transformer", {"input_dim": 12, "emb_dim": 16, "num_heads": 2, "num_layers": 2, "num_categories": 2}),
+    ("sign_gru", {"input_dim": 12, "hidden_dim": 8, "num_layers": 2, "num_categories": 2}),
+])
+def test_sign_models_export_with_a_dynamic_time_axis(setup: dict[str, Any], architecture: str,
+                                                     kwargs: dict[str, Any]) -> None:
+    from studio.exporting import export_onnx
+    from studio.inference import load_predictor
+
+    classes = [{"name": g, "index": i} for i, g in enumerate(["hello", "thanks", "yes"])]
+    version = make_version(setup["root"], "sequence", architecture, "", classes=classes, model_kwargs=kwargs)
+    report = export_onnx(version.id)  # traced at T = 16, checked at T = 24 with batch 2
+    assert report.registered and report.max_abs_diff < report.tolerance
+
+    window = np.random.default_rng(2).standard_normal((40, 12), dtype=np.float32)  # a third length
+    torch_out = load_predictor(version.id, "torch", "cpu").predict(window)
+    onnx_out = load_predictor(version.id, "onnx", "cpu").predict(window)
+    assert set(onnx_out) == {"gloss", "category"} and onnx_out["gloss"].shape == (3,)
+    for head in ("gloss", "category"):
+        assert np.allclose(onnx_out[head], torch_out[head], atol=1e-5)
 
 
 def test_failures_are_clear_and_leave_nothing(setup: dict[str, Any], tmp_path: Path) -> None:

@@ -104,6 +104,28 @@ def sinusoidal_positions(steps: int, dim: int) -> torch.Tensor:
     return table
 
 
+def traceable_encoder(encoder: nn.TransformerEncoder, h: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
+    """``encoder(h, src_key_padding_mask=pad)`` for SignTransformer's layers (batch_first,
+    norm_first, eval mode), written so that tracing keeps B and T symbolic.
+
+    h: (B, T, E) float32; pad: (B, T) bool, True at padding, or None -> (B, T, E). The legacy
+    ONNX exporter bakes ``nn.MultiheadAttention``'s reshapes to the traced sizes, so an export
+    of the library layers fails at any other T or B; this is the same arithmetic with
+    size-free reshapes and ``scaled_dot_product_attention`` (dropout off: export is eval-only).
+    """
+    import torch.nn.functional as F
+
+    keep = None if pad is None else ~pad[:, None, None, :]  # (B, 1, 1, T) True = attend
+    for layer in encoder.layers:
+        attn = layer.self_attn
+        q, k, v = F.linear(layer.norm1(h), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+        q, k, v = (t.unflatten(-1, (attn.num_heads, -1)).transpose(1, 2) for t in (q, k, v))  # (B, H, T, E/H)
+        mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=keep).transpose(1, 2).flatten(2)
+        h = h + attn.out_proj(mixed)
+        h = h + layer.linear2(layer.activation(layer.linear1(layer.norm2(h))))
+    return h if encoder.norm is None else encoder.norm(h)
+
+
 class SignTransformer(nn.Module):
     """Transformer encoder over keypoint frames, pooled (masked mean or CLS token), two heads.
 
@@ -152,7 +174,10 @@ class SignTransformer(nn.Module):
             if pad is not None:
                 pad = torch.cat([pad.new_zeros(batch, 1), pad], 1)
         h = h + self.positions[:, : h.shape[1]]
-        h = self.norm(self.encoder(h, src_key_padding_mask=pad))
+        if torch.jit.is_tracing():  # ONNX / TorchScript export: keep B and T dynamic
+            h = self.norm(traceable_encoder(self.encoder, h, pad))
+        else:
+            h = self.norm(self.encoder(h, src_key_padding_mask=pad))
         pooled = h[:, 0] if self.cls_token is not None else masked_mean(h, pad)
         return self.heads(pooled)
 
