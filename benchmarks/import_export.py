@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.throwaway import throwaway_studio  # noqa: E402
 
 
 def _timed(label: str, fn, results: list[tuple[str, float, str]], detail=lambda r, s: ""):  # noqa: ANN001, ANN202
@@ -38,18 +39,13 @@ def main() -> None:
     parser.add_argument("--masks", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, help="work in this folder (kept) instead of a temp dir")
     args = parser.parse_args()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="studio-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    os.environ.update({"STUDIO_DB_URL": f"sqlite:///{work / 'annotations.db'}", "STUDIO_DATA_DIR": str(work / "data"),
-                       "STUDIO_QUEUE_URL": f"sqlite:///{work / 'queue.db'}"})
+    work = throwaway_studio("studio-bench-", args.keep)
 
-    from studio.db import migrate
     from studio.demo import generate_demo
     from studio.formats.coco import load_coco, save_coco
     from studio.formats.records import DatasetDoc
     from studio.transfer import export_dataset, import_dataset
 
-    migrate()
     results: list[tuple[str, float, str]] = []
     print(f"work dir {work}; {os.cpu_count()} CPU cores")
     doc = _timed(f"generate {args.images} shelf scenes (setup, not a target)",

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,19 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.throwaway import throwaway_studio  # noqa: E402
+
 WIDTH, HEIGHT = 640, 480
-
-
-def _studio(root: Path) -> None:
-    os.environ.update({
-        "STUDIO_DB_URL": f"sqlite:///{root / 'annotations.db'}", "STUDIO_DATA_DIR": str(root / "data"),
-        "STUDIO_MODELS_DIR": str(root / "models"), "STUDIO_QUEUE_URL": f"sqlite:///{root / 'queue.db'}",
-    })
-    from studio.config import get_settings
-    from studio.db import migrate
-
-    get_settings.cache_clear()
-    migrate()
 
 
 def register_unet(root: Path, size: int, seed: int) -> Any:
@@ -191,8 +180,7 @@ def run(quick: bool = False, seconds: float = 5.0, fps: float = 30.0, model_size
     mediapipe_dir = os.environ.get("MEDIAPIPE_DIR") or str(Path(os.environ.get("STUDIO_MODELS_DIR", "models"))
                                                              .resolve() / "mediapipe")
     os.environ["MEDIAPIPE_DIR"] = mediapipe_dir  # the user's landmarker files, before the throw-away studio
-    root = Path(tempfile.mkdtemp(prefix="studio-bench-live-"))
-    _studio(root)
+    root = throwaway_studio("studio-bench-live-")
     import torch
 
     from studio.live.video import moving_scene_frames

@@ -17,30 +17,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.throwaway import throwaway_studio  # noqa: E402
+
 MODELS = (  # (label, task, architecture, backbone, classes, size)
     ("UNet-resnet34", "semantic", "unet", "resnet34", 5, 512),
     ("YOLOv8n-seg", "instance", "yolov8-seg", "n", 5, 640),
 )
-
-
-def _studio(root: Path) -> None:
-    """Point the studio at ``root`` (before anything reads the settings) and create its database."""
-    os.environ.update({
-        "STUDIO_DB_URL": f"sqlite:///{root / 'annotations.db'}", "STUDIO_DATA_DIR": str(root / "data"),
-        "STUDIO_MODELS_DIR": str(root / "models"), "STUDIO_QUEUE_URL": f"sqlite:///{root / 'queue.db'}",
-    })
-    from studio.config import get_settings
-    from studio.db import migrate
-
-    get_settings.cache_clear()
-    migrate()
 
 
 def register(root: Path, task: str, architecture: str, backbone: str, n_classes: int, size: int) -> Any:
@@ -73,8 +61,7 @@ def run(quick: bool = False, warmup: int = 3, iters: int = 20, batch_size: int =
     """Print the table; return its rows as dicts (label, runtime, device, ms, fps, parity ...)."""
     if quick:
         warmup, iters = 2, 5
-    root = Path(tempfile.mkdtemp(prefix="studio-bench-"))
-    _studio(root)
+    root = throwaway_studio("studio-bench-")
     import torch
 
     from studio.benchmarking import benchmark

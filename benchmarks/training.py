@@ -11,15 +11,15 @@ else on CPU.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.throwaway import throwaway_studio  # noqa: E402
 
 
 def model_throughput(size: int, batch: int, steps: int, device: torch.device) -> float:
@@ -92,13 +92,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="studio-bench-train-"))
-    os.environ.update({"STUDIO_DB_URL": f"sqlite:///{root / 'annotations.db'}", "STUDIO_DATA_DIR": str(root / "data"),
-                       "STUDIO_MODELS_DIR": str(root / "models")})
-    from studio.db import migrate
+    root = throwaway_studio("studio-bench-train-")
     from studio.device import describe_device, resolve_device
 
-    migrate()
     device = resolve_device("auto")
     steps = 2 if args.quick else 5
     print(f"device: {describe_device(device)}")

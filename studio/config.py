@@ -84,3 +84,15 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
     return Settings()
+
+
+def folder_env(root: Path) -> dict[str, str]:
+    """The STUDIO_* variables of a self-contained studio in ``root`` (database, data, models
+    and queue inside it): tests, benchmarks and smoke runs point a process (or a subprocess)
+    at a throw-away studio with these."""
+    return {
+        "STUDIO_DB_URL": f"sqlite:///{root / 'annotations.db'}",
+        "STUDIO_DATA_DIR": str(root / "data"),
+        "STUDIO_MODELS_DIR": str(root / "models"),
+        "STUDIO_QUEUE_URL": f"sqlite:///{root / 'data' / 'queue.db'}",
+    }

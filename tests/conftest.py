@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from studio.config import folder_env
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 WorkerFactory = Callable[[], subprocess.Popen[bytes]]
@@ -30,14 +32,7 @@ def reset_studio_caches() -> None:
         pass
 
 
-def studio_env_vars(root: Path) -> dict[str, str]:
-    """The STUDIO_* variables of an isolated studio rooted at ``root`` (also for subprocesses)."""
-    return {
-        "STUDIO_DB_URL": f"sqlite:///{root / 'annotations.db'}",
-        "STUDIO_DATA_DIR": str(root / "data"),
-        "STUDIO_MODELS_DIR": str(root / "models"),
-        "STUDIO_QUEUE_URL": f"sqlite:///{root / 'data' / 'queue.db'}",
-    }
+studio_env_vars = folder_env  # the STUDIO_* variables of an isolated studio rooted at a folder
 
 
 @pytest.fixture
