@@ -6,13 +6,12 @@ frames are dropped (not queued) when it is slower than the camera, models load o
 
 import av
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from studio.config import get_settings
 from studio.errors import StudioError
 from studio.live.session import LIVE_TASKS, build_pipeline
 from studio.registry import list_models
 from studio.transfer import save_upload
+from studio_ui.widgets import camera_stream
 
 st.title("Live")
 versions = [m for m in list_models() if m.task in LIVE_TASKS]
@@ -47,7 +46,7 @@ def on_frame(frame: av.VideoFrame) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(pipeline.process(frame.to_ndarray(format="rgb24")), format="rgb24")
 
 
-player_factory, mode = None, WebRtcMode.SENDRECV
+player_factory = None
 if source == "Video file":
     path = st.text_input("Video file path on this machine", key="live_path", placeholder="/data/demo.mp4")
     upload = st.file_uploader("... or upload a video", type=["mp4", "webm", "avi", "mov", "mkv", "y4m"],
@@ -63,12 +62,9 @@ if source == "Video file":
 
         return MediaPlayer(path, loop=True)
 
-    mode = WebRtcMode.RECVONLY
 
-webrtc_streamer(key=f"live-{source}-{'-'.join(refs)}", mode=mode, rtc_configuration=get_settings().rtc_configuration,
-                media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": False},
-                video_frame_callback=on_frame, player_factory=player_factory, async_processing=True,
-                video_html_attrs={"autoPlay": True, "controls": False, "muted": True, "style": {"width": "100%"}})
+camera_stream(f"live-{source}-{'-'.join(refs)}", on_frame, receive_only=player_factory is not None,
+              player_factory=player_factory)
 st.caption("Press START and allow the camera. The left half is model A, the right half model B; each shows its "
            "latency and the pipeline's FPS. No STUN/TURN server is used on localhost (STUDIO_TURN_URL sets one).")
 

@@ -7,9 +7,7 @@ Frames go through ``studio.live.pipeline.LivePipeline`` (drop-when-busy inferenc
 import av
 import pandas as pd
 import streamlit as st
-from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from studio.config import get_settings
 from studio.errors import StudioError
 from studio.keypoints.layout import PRESETS
 from studio.live.landmarks import missing_landmarker_files, missing_message
@@ -17,6 +15,7 @@ from studio.live.sign import SignSession, landmarker_layout, model_info
 from studio.live.teach import (ClipRecorder, clip_counts, queue_training, recording_layout, save_clip,
                                trained_version)
 from studio.registry import list_models
+from studio_ui.widgets import camera_stream
 
 NONE = "(none: only record clips)"
 st.title("Sign language")
@@ -84,11 +83,7 @@ def on_frame(frame: av.VideoFrame) -> av.VideoFrame:
 
 video, panel = st.columns([3, 2])
 with video:
-    webrtc_streamer(key=f"sign-{ref}-{record_layout.name if record_layout else ''}", mode=WebRtcMode.SENDRECV,
-                    rtc_configuration=get_settings().rtc_configuration,
-                    media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": False},
-                    video_frame_callback=on_frame, async_processing=True,
-                    video_html_attrs={"autoPlay": True, "controls": False, "muted": True, "style": {"width": "100%"}})
+    camera_stream(f"sign-{ref}-{record_layout.name if record_layout else ''}", on_frame)
     st.caption("Press START and allow the camera. Sign with your hands in view; the best three signs and the "
                "category are drawn on the video and listed beside it.")
 

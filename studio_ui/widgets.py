@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from studio.plots import training_curves
@@ -55,3 +57,19 @@ def benchmark_table(models: list[str], key: str) -> None:
             st.toast(f"benchmark queued as job {job_id[:8]}; the table fills when it is done (Jobs page)")
         except StudioError as exc:
             st.error(str(exc))
+
+
+def camera_stream(key: str, on_frame: Any, *, receive_only: bool = False, player_factory: Any = None) -> Any:
+    """The webcam widget of the live pages: 640 x 480 video, no audio, frames through
+    ``on_frame(av.VideoFrame) -> av.VideoFrame`` off the UI thread, the studio's ICE settings
+    (none on localhost). ``receive_only`` with ``player_factory``: a video file stands in."""
+    from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+    from studio.config import get_settings
+
+    return webrtc_streamer(
+        key=key, mode=WebRtcMode.RECVONLY if receive_only else WebRtcMode.SENDRECV,
+        rtc_configuration=get_settings().rtc_configuration,
+        media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": False},
+        video_frame_callback=on_frame, player_factory=player_factory, async_processing=True,
+        video_html_attrs={"autoPlay": True, "controls": False, "muted": True, "style": {"width": "100%"}})
