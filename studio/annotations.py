@@ -26,8 +26,8 @@ from studio import masks
 from studio.colors import color_for_index
 from studio.config import get_settings
 from studio.datasets import get_dataset, resolve_stored_path
-from studio.db import session_scope
-from studio.errors import InvalidInput, NotFound
+from studio.db import get_row, session_scope
+from studio.errors import InvalidInput
 from studio.tables import ANNOTATION_SOURCES, Annotation, AnnotationStatus, Image, LabelClass, utcnow
 
 ImageStatus = Literal["unlabelled", "draft", "done", "review"]
@@ -213,9 +213,7 @@ def add_class(dataset: str, name: str, color: str | None = None) -> LabelClass:
 def get_image(image_id: int) -> Image:
     """The image row (detached); NotFound if it does not exist."""
     with session_scope() as session:
-        image = session.get(Image, image_id)
-        if image is None:
-            raise NotFound(f"no image with id {image_id}")
+        image = get_row(session, Image, image_id, f"no image with id {image_id}")
         session.expunge(image)
         return image
 
@@ -257,9 +255,7 @@ def add_annotation(*, image_id: int, class_id: int, mask: np.ndarray, source: st
     """Store a mask ((H, W) bool, the image's size) as an annotation in one committed
     transaction; its id."""
     with session_scope() as session:
-        image = session.get(Image, image_id)
-        if image is None:
-            raise NotFound(f"no image with id {image_id}")
+        image = get_row(session, Image, image_id, f"no image with id {image_id}")
         _class_of_image(session, image, class_id)
         rle = _checked_mask(mask, image)
         annotation = Annotation(image_id=image_id, class_id=class_id, rle=rle, bbox=masks.bbox(rle),
@@ -276,9 +272,8 @@ def update_annotation(annotation_id: int, *, class_id: int | None = None, status
                       add_seconds: float = 0.0) -> None:
     """Re-class, re-status and/or replace the mask of an annotation (one transaction)."""
     with session_scope() as session:
-        annotation = session.get(Annotation, annotation_id)
-        if annotation is None:
-            raise NotFound(f"no annotation with id {annotation_id} (deleted meanwhile?)")
+        annotation = get_row(session, Annotation, annotation_id,
+                             f"no annotation with id {annotation_id} (deleted meanwhile?)")
         image = session.get(Image, annotation.image_id)
         if class_id is not None:
             annotation.class_id = _class_of_image(session, image, class_id).id  # type: ignore[arg-type,assignment]
@@ -297,9 +292,8 @@ def update_annotation(annotation_id: int, *, class_id: int | None = None, status
 def delete_annotation(annotation_id: int) -> None:
     """Delete an annotation; NotFound if it is already gone."""
     with session_scope() as session:
-        annotation = session.get(Annotation, annotation_id)
-        if annotation is None:
-            raise NotFound(f"no annotation with id {annotation_id} (deleted meanwhile?)")
+        annotation = get_row(session, Annotation, annotation_id,
+                             f"no annotation with id {annotation_id} (deleted meanwhile?)")
         session.delete(annotation)
 
 

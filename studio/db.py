@@ -6,12 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from studio.config import get_settings
+from studio.errors import NotFound
+
+RowT = TypeVar("RowT")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -57,6 +61,14 @@ def session_scope() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def get_row(session: Session, model: type[RowT], key: Any, missing: str) -> RowT:
+    """``session.get(model, key)``; NotFound(``missing``) when there is no such row."""
+    row = session.get(model, key)
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
 def alembic_config(url: str | None = None):  # noqa: ANN201 (alembic type imported lazily)

@@ -36,8 +36,8 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from studio.config import get_settings
-from studio.db import session_scope
-from studio.errors import InvalidInput, NotFound
+from studio.db import get_row, session_scope
+from studio.errors import InvalidInput
 from studio.tables import Job, JobStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,7 @@ def _run_job_task(job_id: str) -> None:
 def get_job(job_id: str) -> Job:
     """The job row (a detached copy); NotFound if there is no such job."""
     with session_scope() as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise NotFound(f"no job with id {job_id!r}")
+        job = get_row(session, Job, job_id, f"no job with id {job_id!r}")
         session.expunge(job)
         return job
 

@@ -34,7 +34,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from studio.config import get_settings
-from studio.db import session_scope
+from studio.db import get_row, session_scope
 from studio.errors import Conflict, InvalidInput, NotFound, StudioError
 from studio.tables import DatasetVersion, Evaluation, ModelVersion, Task
 
@@ -276,9 +276,7 @@ def register_model(*, task: str, architecture: str, backbone: str, classes: list
 def update_metrics(version_id: int, metrics: dict[str, Any]) -> None:
     """Merge ``metrics`` into the version's metrics (row and metrics.json)."""
     with session_scope() as session:
-        version = session.get(ModelVersion, version_id)
-        if version is None:
-            raise NotFound(f"no model version {version_id}")
+        version = get_row(session, ModelVersion, version_id, f"no model version {version_id}")
         version.metrics = {**version.metrics, **metrics}
         session.add(version)
         folder = models_root() / version.folder
@@ -290,9 +288,7 @@ def update_metrics(version_id: int, metrics: dict[str, Any]) -> None:
 def add_file(version_id: int, role: str, path: Path) -> None:
     """Record a file already written into the version's folder (e.g. model.onnx)."""
     with session_scope() as session:
-        version = session.get(ModelVersion, version_id)
-        if version is None:
-            raise NotFound(f"no model version {version_id}")
+        version = get_row(session, ModelVersion, version_id, f"no model version {version_id}")
         folder = models_root() / version.folder
         path = Path(path)
         if path.parent.resolve() != folder.resolve() or not path.is_file():
@@ -344,9 +340,7 @@ def dataset_name_of_version(dataset_version_id: int | None) -> str:
     from studio.tables import Dataset
 
     with session_scope() as session:
-        dv = session.get(DatasetVersion, dataset_version_id)
-        if dv is None:
-            raise NotFound(f"no dataset version {dataset_version_id}")
+        dv = get_row(session, DatasetVersion, dataset_version_id, f"no dataset version {dataset_version_id}")
         return session.get(Dataset, dv.dataset_id).name  # type: ignore[union-attr]
 
 

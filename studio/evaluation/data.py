@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from sqlmodel import select
 
-from studio.db import session_scope
-from studio.errors import InvalidInput, NotFound
+from studio.db import get_row, session_scope
+from studio.errors import InvalidInput
 from studio.evaluation.metrics import IGNORE_INDEX
 from studio.tables import (
     Dataset,
@@ -56,9 +56,8 @@ def load_split(dataset_version_id: int, split: str) -> SplitData:
     from studio.training.data import load_version
 
     with session_scope() as session:
-        dv = session.get(DatasetVersion, dataset_version_id)
-        if dv is None:
-            raise NotFound(f"no dataset version {dataset_version_id}; see `studio datasets`")
+        dv = get_row(session, DatasetVersion, dataset_version_id,
+                     f"no dataset version {dataset_version_id}; see `studio datasets`")
         dataset = session.get(Dataset, dv.dataset_id)
         rows = session.exec(select(VersionImage.id, VersionImage.image_id, VersionImage.file_name)
                             .where(VersionImage.version_id == dataset_version_id)).all()

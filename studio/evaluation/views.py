@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import col, select
 
-from studio.db import session_scope
+from studio.db import get_row, session_scope
 from studio.errors import InvalidInput, NotFound
 from studio.tables import (
     Dataset,
@@ -111,9 +111,8 @@ def list_evaluations(model: str | int | ModelVersion | None = None) -> list[Eval
 
 
 def _evaluation(session: Any, eval_id: int) -> tuple[Evaluation, ModelVersion]:
-    evaluation = session.get(Evaluation, eval_id)
-    if evaluation is None:
-        raise NotFound(f"no evaluation {eval_id}; see `studio evaluations` or the Evaluate page")
+    evaluation = get_row(session, Evaluation, eval_id,
+                         f"no evaluation {eval_id}; see `studio evaluations` or the Evaluate page")
     return evaluation, session.get(ModelVersion, evaluation.model_version_id)
 
 
