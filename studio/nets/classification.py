@@ -34,6 +34,18 @@ _HEADS = {"resnet18": "fc.", "resnet34": "fc.", "resnet50": "fc.", "efficientnet
 _DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 
 
+def conv_blocks(channels: tuple[int, ...]) -> tuple[list[nn.Module], int]:
+    """(conv 3x3 -> BatchNorm -> ReLU -> max-pool 2) per width in ``channels`` on RGB input:
+    the layers (each block halves H and W) and the output channel count."""
+    blocks: list[nn.Module] = []
+    previous = 3
+    for width in channels:
+        blocks += [nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                   nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+        previous = width
+    return blocks, previous
+
+
 class SmallCNN(nn.Module):
     """A few conv blocks (conv3x3-BN-ReLU, max-pool 2) -> global average pool -> dropout -> linear.
 
@@ -44,12 +56,7 @@ class SmallCNN(nn.Module):
         super().__init__()
         if not channels or any(not isinstance(c, int) or c < 1 for c in channels):
             raise InvalidInput(f"small_cnn: channels must be positive integers, got {channels!r}")
-        blocks: list[nn.Module] = []
-        previous = 3
-        for width in channels:
-            blocks += [nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-            previous = width
+        blocks, previous = conv_blocks(channels)
         self.features = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)

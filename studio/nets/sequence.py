@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from studio.errors import InvalidInput
+from studio.nets.classification import conv_blocks
 from studio.nets.registry import clip_input, keypoints_input, register_model
 
 OUTPUT = ('{"gloss": (B, num_classes) float32 logits, "category": (B, num_categories) float32 logits}; '
@@ -237,12 +238,7 @@ class FrameCNNGRU(nn.Module):
     def __init__(self, num_classes: int, num_categories: int | None = None, channels: tuple[int, ...] = (16, 32, 64),
                  hidden_dim: int = 128, num_layers: int = 1, bidirectional: bool = True, dropout: float = 0.1):
         super().__init__()
-        blocks: list[nn.Module] = []
-        previous = 3
-        for width in channels:
-            blocks += [nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-            previous = width
+        blocks, previous = conv_blocks(channels)
         self.frame_cnn = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.frame_features = previous
         self.encoder = _GRUEncoder(previous, hidden_dim, num_layers, bidirectional, dropout)
