@@ -3,7 +3,8 @@ ground-truth objects, label maps in the model's class indices) or of a keypoint 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,13 +68,14 @@ def load_split(dataset_version_id: int, split: str) -> SplitData:
     items = [SplitItem(ids[s.key][0], ids[s.key][1], s.key, s.path, s.width, s.height, list(s.objects))
              for s in data.samples if s.split == split]
     if not items:
-        counts: dict[str, int] = {}
-        for s in data.samples:
-            counts[s.split] = counts.get(s.split, 0) + 1
-        have = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no images at all"
         raise InvalidInput(f"split {split!r} of dataset version {dataset_version_id} ({name} v{number}) has no images; "
-                           f"expected at least one (its splits: {have})")
+                           f"expected at least one (its splits: {_split_counts((s.split for s in data.samples), 'images')})")
     return SplitData(dataset_version_id, name, number, split, data.classes, items)
+
+
+def _split_counts(splits: Iterable[str], things: str) -> str:
+    """"train 8, val 2" for the split of each item; "no <things> at all" when there are none."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(Counter(splits).items())) or f"no {things} at all"
 
 
 def class_lut(model_classes: Sequence[dict[str, Any]], dataset_classes: Sequence[dict[str, Any]],
@@ -147,10 +149,6 @@ def load_keypoint_split(version: ModelVersion, split: str, dataset_version: int 
     info = version_info(name, int(number))
     clips = info.split(split)
     if not clips:
-        counts: dict[str, int] = {}
-        for c in info.clips:
-            counts[c.split] = counts.get(c.split, 0) + 1
-        have = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no clips at all"
         raise InvalidInput(f"split {split!r} of keypoint dataset {name} v{info.version} has no clips; expected at "
-                           f"least one (its splits: {have})")
+                           f"least one (its splits: {_split_counts((c.split for c in info.clips), 'clips')})")
     return KeypointSplit(name, info.version, split, list(info.glosses), list(info.categories), info.layout.dim, clips)
