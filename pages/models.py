@@ -6,7 +6,8 @@ import streamlit as st
 from studio.errors import StudioError
 from studio.jobs import enqueue
 from studio.plots import training_curves
-from studio.registry import get_model, import_model, list_models, model_dir, remove_model
+from studio.model_import import import_model
+from studio.registry import get_model, list_models, model_dir, remove_model
 from studio.training.loop import read_log
 from studio.transfer import save_upload
 from studio_ui.widgets import benchmark_table

@@ -8,7 +8,7 @@
   [0, 1] -> ``preds`` (B, 4 + C + 32, A), ``protos`` (B, 32, H/4, W/4); sequence ``x`` (B, T, D)
   -> ``gloss`` (B, G) [, ``category`` (B, K)];
 - dynamic axes: batch and H / W (T for sequences) unless ``dynamic=False``;
-- metadata (``metadata_props``, JSON values) that ``studio.registry.import_model`` reads back:
+- metadata (``metadata_props``, JSON values) that ``studio.model_import.import_model`` reads back:
   ``studio.task``, ``studio.classes`` ([{name, index, color}]), ``studio.architecture``,
   ``studio.backbone``, ``studio.preprocessing``, ``studio.model_kwargs``, ``studio.name``,
   ``studio.outputs``.
@@ -187,7 +187,7 @@ def _target(version: ModelVersion, fmt: str, out: Path | str | None, force: bool
 
 def onnx_metadata(version: ModelVersion, network: Network) -> dict[str, str]:
     """The ``studio.*`` metadata_props written into an exported ONNX file (JSON values)."""
-    from studio.registry import ONNX_META_PREFIX
+    from studio.model_import import ONNX_META_PREFIX
 
     values = {"task": version.task, "classes": version.classes, "architecture": version.architecture,
               "backbone": version.backbone or "", "preprocessing": version_preprocessing(version),

@@ -20,7 +20,7 @@ def setup(module_studio: Path) -> dict[str, Any]:
 def test_onnx_export_is_checked_registered_and_carries_metadata(setup: dict[str, Any]) -> None:
     import onnxruntime as ort
 
-    from studio import registry
+    from studio import model_import, registry
     from studio.exporting import export_onnx
     from studio.inference import load_predictor
 
@@ -32,7 +32,7 @@ def test_onnx_export_is_checked_registered_and_carries_metadata(setup: dict[str,
     assert 0.0 <= report.max_abs_diff < report.tolerance and report.tolerance >= 1e-3
     assert report.sizes_checked == [(64, 64), (96, 64)] and report.seconds > 0
 
-    meta = registry.read_onnx_metadata(report.path)
+    meta = model_import.read_onnx_metadata(report.path)
     assert meta["task"] == "semantic" and meta["architecture"] == "unet" and meta["backbone"] == "resnet18"
     assert meta["classes"] == unet.classes and meta["preprocessing"]["image_size"] == 64
 
@@ -40,7 +40,7 @@ def test_onnx_export_is_checked_registered_and_carries_metadata(setup: dict[str,
     x = np.random.default_rng(1).standard_normal((3, 3, 160, 96), dtype=np.float32)  # a third, unseen size
     assert session.run(["logits"], {"image": x})[0].shape == (3, 6, 160, 96)
 
-    imported = registry.import_model(report.path)  # the metadata is enough to register it elsewhere
+    imported = model_import.import_model(report.path)  # the metadata is enough to register it elsewhere
     assert (imported.task, imported.architecture, imported.backbone) == ("semantic", "unet", "resnet18")
     assert imported.classes == unet.classes
     reference = load_predictor(unet.id, "torch", "cpu").predict(scene(5)).labels

@@ -125,12 +125,3 @@ def test_remove_and_cleanup_spare_evaluated_versions(studio_env: dict[str, str],
     assert registry.remove_model(versions[0].name, force=True) == versions[0].name
     with pytest.raises(InvalidInput, match="--keep 0"):
         registry.cleanup(keep=0)
-
-
-def test_onnx_that_does_not_load_is_refused(tmp_path: Path) -> None:
-    bad = tmp_path / "model.onnx"
-    bad.write_bytes(b"\x08\x07garbage that is not a model")
-    with pytest.raises(StudioError, match="model.onnx"):
-        registry.import_model(bad, task="semantic", architecture="unet", classes="box,can")
-    with pytest.raises(InvalidInput, match="expected a .pt, .pth or .onnx"):
-        registry.import_model(tmp_path / "weights.bin")

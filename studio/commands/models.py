@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
         name: Annotated[Optional[str], typer.Option(help="dataset label used in the version name")] = None,
     ) -> None:
         """Register an outside checkpoint (loaded with weights_only=True; pickled code is refused)."""
-        from studio.registry import import_model
+        from studio.model_import import import_model
 
         ensure_db()
         class_list = [{"name": c.strip(), "index": i} for i, c in enumerate(classes.split(","))] if classes else None
