@@ -206,7 +206,7 @@ def _prediction(comparison: Comparison, which: str, item: Any, shape: tuple[int,
     if view is not None and view.prediction_path is not None and view.prediction_path.is_file():
         pred = load_label_png(view.prediction_path)
     else:
-        from studio.evaluation.run import INSTANCE_SEMANTIC_CONF
+        from studio.evaluation.scoring import INSTANCE_SEMANTIC_CONF
         from studio.images import load_rgb
         from studio.inference import load_predictor
 

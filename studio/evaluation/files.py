@@ -10,14 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from studio.tables import (
-    ModelVersion,
-)
+from studio.evaluation.scoring import Scores, clean_number
+from studio.tables import EvaluationImage, ModelVersion, Task
 
 CLASS_COLUMNS = ("class_index", "name", "iou", "dice", "precision", "recall", "accuracy", "f1", "support")
 
 
-def _color_table(version: ModelVersion, count: int) -> list[int]:
+def color_table(version: ModelVersion, count: int) -> list[int]:
     from studio.colors import color_for_index, hex_to_rgb
 
     colors = {int(c["index"]): c.get("color") for c in version.classes}
@@ -53,7 +52,7 @@ def load_label_png(path: Path) -> np.ndarray:
         return np.asarray(image).astype(np.int64)
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
@@ -90,3 +89,39 @@ def save_confusion_png(path: Path, cm: np.ndarray, names: Sequence[str], title: 
     tmp = path.with_name(f".{path.name}.tmp")
     figure.savefig(tmp, format="png")
     tmp.replace(path)
+
+
+def write_evaluation_files(folder: Path, version: ModelVersion, what: str, result: Scores,
+                 image_rows: Sequence[EvaluationImage], eval_id: int) -> None:
+    """The evaluation's files in ``folder``; ``what`` names the data ("shelves v3 val")."""
+    write_csv(folder / "summary_metrics.csv", ("metric", "value"),  # matrices and name lists have their own files
+               [(k, clean_number(v)) for k, v in result.summary.items() if not isinstance(v, (list, dict))])
+    extra_keys = sorted({k for v in result.extra_class_columns.values() for k in v})
+    write_csv(folder / "per_class_metrics.csv", (*CLASS_COLUMNS, *extra_keys),
+               [(*[row.get(k) for k in CLASS_COLUMNS],
+                 *[result.extra_class_columns.get(row["class_index"], {}).get(k) for k in extra_keys])
+                for row in result.class_rows])
+    if version.task == Task.sequence.value:
+        write_csv(folder / "predictions.csv", ("file_name", "gloss", "predicted", "prob", "correct", "category",
+                                                "predicted_category"),
+                   [(r.file_name, r.labels["gloss"], r.labels["predicted"],  # type: ignore[index]
+                     f"{r.labels['prob']:.6f}", int(r.score or 0), r.labels.get("category"),  # type: ignore[index, union-attr]
+                     r.labels.get("predicted_category")) for r in image_rows])  # type: ignore[union-attr]
+    elif version.task == Task.classification.value:
+        write_csv(folder / "predictions.csv", ("file_name", "version_image_id", "true", "pred", "prob", "correct"),
+                   [(r.file_name, r.version_image_id, r.labels["true_name"], r.labels["pred_name"],  # type: ignore[index]
+                     f"{r.labels['prob']:.6f}", int(r.score or 0)) for r in image_rows])  # type: ignore[index]
+    else:
+        write_csv(folder / "predictions.csv", ("file_name", "version_image_id", "score", "pixels", "prediction_path"),
+                   [(r.file_name, r.version_image_id, "" if r.score is None else f"{r.score:.6f}", img["pixels"],
+                     r.prediction_path or "") for r, img in zip(image_rows, result.images)])
+    write_csv(folder / "confusion_matrix.csv", ("ground_truth \\ predicted", *result.names),
+               [(name, *row) for name, row in zip(result.names, np.asarray(result.confusion).tolist())])
+    save_confusion_png(folder / "confusion_matrix.png", result.confusion, result.names,
+                       f"{version.name}\n{what} (evaluation {eval_id})")
+    if result.category_confusion is not None:
+        categories = list(result.summary.get("category_names") or [])
+        write_csv(folder / "category_confusion_matrix.csv", ("ground_truth \\ predicted", *categories),
+                   [(name, *row) for name, row in zip(categories, np.asarray(result.category_confusion).tolist())])
+        save_confusion_png(folder / "category_confusion_matrix.png", result.category_confusion, categories,
+                           f"{version.name} categories\n{what} (evaluation {eval_id})")
