@@ -19,7 +19,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from studio import masks
+from studio import masks, polygons
 from studio.errors import InvalidInput
 from studio.formats._files import atomic_output_dir, copy_file, safe_relative
 from studio.formats.records import (
@@ -169,8 +169,8 @@ def _segmentations(doc: DatasetDoc, mode: CocoMode) -> tuple[list[Any], dict[str
         return segmentations, kept
     todo = [n for n, ann in enumerate(doc.annotations) if not ann.iscrowd]
     kept["crowd"] = len(doc.annotations) - len(todo)
-    polygons = masks.coco_polygons_many([doc.annotations[n].rle for n in todo])
-    for n, polys in zip(todo, polygons):
+    traced = polygons.coco_polygons_many([doc.annotations[n].rle for n in todo])
+    for n, polys in zip(todo, traced):
         if polys is None:
             kept["hole"] += 1
         elif not polys:

@@ -3,7 +3,7 @@
 A label line is ``cls x1 y1 x2 y2 ...``: a class position (0-based, order of ``names``) and
 one polygon, normalised to [0, 1] by the image width/height. Doc class index = cls + 1
 (0 stays free for background). One polygon per instance: holes and extra parts are joined
-by zero-width bridges (``studio.masks.joined_polygon``), so they survive the round trip.
+by zero-width bridges (``studio.polygons.joined_polygon``), so they survive the round trip.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from studio import masks
+from studio import masks, polygons
 from studio.errors import InvalidInput
 from studio.formats._files import atomic_output_dir, copy_file, image_size, unique_names
 from studio.formats.records import (
@@ -253,7 +253,7 @@ def save_yolo(doc: DatasetDoc, out_dir: Path, force: bool = False) -> ExportRepo
                 if ann.iscrowd:
                     crowd += 1
                     continue
-                polygon = masks.joined_polygon(ann.rle)
+                polygon = polygons.joined_polygon(ann.rle)
                 if not polygon:
                     empty += 1
                     continue
