@@ -46,7 +46,7 @@ from studio.nets.registry import (
     register_model,
     resolve_backbone,
 )
-from studio.nets.yolo import Instance, as_yolo, load_yolo_checkpoint, predict_instances, save_yolo_checkpoint
+from studio.nets.yolo import Instance, as_yolo, predict_instances
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -60,13 +60,11 @@ __all__ = [
     "crop_padding",
     "image_to_tensor",
     "list_models",
-    "load_yolo_checkpoint",
     "model_info",
     "pad_to_multiple",
     "predict_instances",
     "preprocessing",
     "register_model",
     "resolve_backbone",
-    "save_yolo_checkpoint",
 ]
 

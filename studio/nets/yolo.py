@@ -12,11 +12,9 @@
 Callers that want objects use ``predict_instances`` (one format for evaluation and the live
 page); a trainer uses ultralytics' own trainer through ``as_yolo(model)``.
 
-Checkpoints: ``save_yolo_checkpoint`` / ``load_yolo_checkpoint`` use ultralytics' format, which
-pickles the model object: loading needs ``torch.load(weights_only=False)`` (ultralytics does it
-inside ``load_checkpoint``), which can run arbitrary code from the file. Such files are
-trusted-only: load only what this studio or ultralytics wrote. The safe route is the state_dict
-(``weights_only=True``) as described above.
+Checkpoints: only the state_dict route above (``weights_only=True``). Ultralytics' own
+checkpoints pickle the model object; the studio reads those only through ultralytics' resume
+of a run it started itself (``studio.training.yolo``), never from a user's file.
 
 Nothing here downloads: the yaml ships inside ultralytics, ``YOLO_OFFLINE=1`` is set by
 ``import studio``, and pretrained weights come only from ``<models_dir>/pretrained/yolov8<size>-seg.pt``.
@@ -24,9 +22,6 @@ Nothing here downloads: the yaml ships inside ultralytics, ``YOLO_OFFLINE=1`` is
 
 from __future__ import annotations
 
-import copy
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,7 +160,7 @@ def predict_instances(model: nn.Module, image: np.ndarray, conf: float = 0.25, i
                       max_det: int = 300) -> list[Instance]:
     """Objects in one image, best score first.
 
-    model: from ``create_model("yolov8-seg", ...)`` / ``load_yolo_checkpoint`` (or an ultralytics YOLO)
+    model: from ``create_model("yolov8-seg", ...)`` (or an ultralytics YOLO)
     image: (H, W, 3) uint8 RGB (not BGR)
     conf: minimum score; iou: NMS IoU threshold; imgsz: the longest side the image is letterboxed to
         (rounded up to a multiple of 32); max_det: at most this many objects
@@ -209,46 +204,3 @@ def predict_instances(model: nn.Module, image: np.ndarray, conf: float = 0.25, i
     masks, boxes, det = masks[keep].cpu().numpy(), boxes[keep].float().cpu().numpy(), det[keep].cpu()
     return [Instance(class_index=int(d[5]), score=float(d[4]), mask=m, box=b.astype(np.float32))
             for d, m, b in zip(det, masks, boxes)]
-
-
-def save_yolo_checkpoint(model: nn.Module, path: str | Path) -> Path:
-    """Write ``model`` in ultralytics' checkpoint format (fp16 pickled model, like ``YOLO.save``).
-
-    Written to a temporary name in the same folder and renamed. The file loads with ultralytics
-    (``YOLO(path)``) and ``load_yolo_checkpoint``; both unpickle (trusted-only).
-    """
-    from ultralytics import __version__
-
-    net = _segmentation_model(model)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    half = copy.deepcopy(net).half()
-    try:
-        torch.save({"model": half, "ema": None, "train_args": dict(getattr(net, "args", {}) or {}),
-                    "version": __version__}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def load_yolo_checkpoint(path: str | Path) -> nn.Module:
-    """The SegmentationModel (float32, eval mode) in an ultralytics checkpoint (``save_yolo_checkpoint``,
-    ultralytics' ``best.pt`` / ``last.pt``, the official ``yolov8n-seg.pt``).
-
-    TRUSTED FILES ONLY: ultralytics checkpoints pickle the model object, so this loads with
-    ``weights_only=False`` (inside ultralytics' ``load_checkpoint``), which can execute code from the
-    file. For files from elsewhere use the state_dict route (``weights_only=True``).
-    """
-    from ultralytics.nn.tasks import load_checkpoint
-
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"YOLO checkpoint {path} does not exist")
-    try:
-        loaded, _ = load_checkpoint(str(path))
-    except Exception as exc:  # noqa: BLE001 - any reader failure is the same user error
-        raise InvalidInput(f"{path}: expected an ultralytics checkpoint, could not load it ({exc})") from None
-    net = _segmentation_model(loaded)
-    return net
