@@ -15,7 +15,7 @@ from studio.live.sign import SignSession, landmarker_layout, model_info
 from studio.live.teach import (ClipRecorder, clip_counts, queue_training, recording_layout, save_clip,
                                trained_version)
 from studio.registry import list_models
-from studio_ui.widgets import camera_stream
+from studio_ui.widgets import camera_stream, training_job_panel
 
 NONE = "(none: only record clips)"
 st.title("Sign language")
@@ -159,15 +159,10 @@ if teach and session.recorder is not None and dataset:
         job_id = st.session_state.get("sign_train_job")
         if not job_id:
             return
-        job = get_job(job_id)
-        st.progress(min(max(job.progress, 0.0), 1.0), text=f"training job {job_id[:8]}: {job.status} {job.message}")
+        training_job_panel(get_job(job_id))
         version = trained_version(job_id)
-        if version:
-            st.success(f"New version {version} is ready: pick it in the model list above.")
-            if st.button("Use it", key="sign_use"):
-                st.session_state["sign_use_version"] = version
-                st.rerun(scope="app")
-        elif job.status in ("failed", "cancelled"):
-            st.error(f"The training job {job.status}: {job.error or job.message}")
+        if version and st.button("Use it", key="sign_use"):
+            st.session_state["sign_use_version"] = version
+            st.rerun(scope="app")
 
     training_job()
