@@ -24,7 +24,7 @@ run: install
 	$(STUDIO) serve --with-worker --port $(PORT)
 
 test: install
-	$(VENV)/bin/ruff check studio backend pages tests benchmarks app.py
+	$(VENV)/bin/ruff check studio backend app_pages studio_ui tests benchmarks app.py server.py
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install  # every figure of README's Figures section (GPU rows when a GPU is present)

@@ -5,21 +5,21 @@ import streamlit as st
 st.set_page_config(page_title="Studio", page_icon=":material/photo_library:", layout="wide")
 navigation = st.navigation({
     "Data": [
-        st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:", default=True),
-        st.Page("pages/label.py", title="Label", icon=":material/draw:"),
+        st.Page("app_pages/datasets.py", title="Datasets", icon=":material/dataset:", default=True),
+        st.Page("app_pages/label.py", title="Label", icon=":material/draw:"),
     ],
     "Models": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
-        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/models.py", title="Models", icon=":material/deployed_code:"),
+        st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     ],
     "Live": [
-        st.Page("pages/live.py", title="Live", icon=":material/videocam:"),
-        st.Page("pages/sign.py", title="Sign language", icon=":material/sign_language:"),
+        st.Page("app_pages/live.py", title="Live", icon=":material/videocam:"),
+        st.Page("app_pages/sign.py", title="Sign language", icon=":material/sign_language:"),
     ],
     "Work": [
-        st.Page("pages/jobs.py", title="Jobs", icon=":material/work_history:"),
+        st.Page("app_pages/jobs.py", title="Jobs", icon=":material/work_history:"),
     ],
 })
 navigation.run()

@@ -30,7 +30,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(jobs_app, name="jobs")
 
-APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
+SERVER_FILE = Path(__file__).resolve().parent.parent / "server.py"  # app.py + the components' HTTP routes
 DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="dataset name (created on import)")]
 QueueOpt = Annotated[bool, typer.Option("--queue", help="run as a job on the worker instead of here")]
 
@@ -108,7 +108,7 @@ def serve(
     children: list[subprocess.Popen] = []
     if with_worker:
         children.append(subprocess.Popen([sys.executable, "-m", "studio.cli", "worker"]))
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.address", host,
+    command = [sys.executable, "-m", "streamlit", "run", str(SERVER_FILE), "--server.address", host,
                "--server.port", str(port), "--server.maxUploadSize", "4096",
                "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal", *STREAMLIT_OFFLINE_FLAGS]
     typer.echo(f"studio on http://{host}:{port}  (Ctrl-C stops {'app and worker' if with_worker else 'the app'})")

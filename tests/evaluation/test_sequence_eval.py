@@ -226,7 +226,7 @@ def test_the_evaluate_page_shows_both_heads_of_a_sign_model(trained: dict[str, A
     evaluate_version(trained["version"].id)
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
-    at.switch_page("pages/evaluate.py")
+    at.switch_page("app_pages/evaluate.py")
     at.run()
     at.selectbox(key="eval_model").set_value(trained["version"].name)
     at.run()

@@ -353,7 +353,7 @@ def test_a_non_sequence_version_is_refused() -> None:
 
 def test_the_page_shows_the_top3_beside_the_video(studio_root: Path, signs156: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """pages/sign.py in AppTest with the webcam component stubbed (the test calls its frame callback) and a
+    """app_pages/sign.py in AppTest with the webcam component stubbed (the test calls its frame callback) and a
     landmarker that replays a generated sign as MediaPipe-like landmarks."""
     import time
 
@@ -388,7 +388,7 @@ def test_the_page_shows_the_top3_beside_the_video(studio_root: Path, signs156: s
         for name in ("hand_landmarker.task", "pose_landmarker.task"):
             (folder / name).write_bytes(b"stand-in")
         st.cache_resource.clear()
-        page = AppTest.from_file(str(REPO / "pages" / "sign.py"), default_timeout=60)
+        page = AppTest.from_file(str(REPO / "app_pages" / "sign.py"), default_timeout=60)
         page.run()
         page.selectbox(key="sign_model").set_value(signs156)  # the module's studio holds other versions too
         page.run()

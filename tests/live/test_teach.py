@@ -166,7 +166,7 @@ def test_newest_version_of_a_dataset_and_the_version_a_job_made(studio_env: dict
 
 def test_the_page_records_clips_from_the_camera_and_queues_training(studio_env: dict[str, str],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """pages/sign.py in AppTest: the webcam component is replaced by a stub whose frame callback the test
+    """app_pages/sign.py in AppTest: the webcam component is replaced by a stub whose frame callback the test
     calls (frames go through the real pipeline and session), the landmarker by one that sees a moving hand."""
     import time
 
@@ -195,7 +195,7 @@ def test_the_page_records_clips_from_the_camera_and_queues_training(studio_env: 
     monkeypatch.setattr(sign, "Landmarker", MovingHand)
     monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kwargs: streams.append(kwargs))
     st.cache_resource.clear()
-    page = AppTest.from_file(str(REPO / "pages" / "sign.py"), default_timeout=60)
+    page = AppTest.from_file(str(REPO / "app_pages" / "sign.py"), default_timeout=60)
     page.run()
     assert not page.exception, page.exception
     assert any("No sign model yet" in i.value for i in page.info)

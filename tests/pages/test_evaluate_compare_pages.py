@@ -58,7 +58,7 @@ def choose(at: AppTest, key: str, value: Any) -> None:
 def test_evaluate_page_shows_metrics_heatmap_bars_and_the_images_of_a_cell(studio: dict[str, Any]) -> None:
     from studio.evaluation.views import get_evaluation, images_for_confusion
 
-    at = open_page("pages/evaluate.py")
+    at = open_page("app_pages/evaluate.py")
     choose(at, "eval_model", studio["a"].name)
     eval_id = studio["evals"][0]
     assert at.selectbox(key="eval_id").value == eval_id
@@ -94,7 +94,7 @@ def test_evaluate_page_shows_metrics_heatmap_bars_and_the_images_of_a_cell(studi
 def test_evaluate_page_empty_state_queues_an_evaluation(studio: dict[str, Any]) -> None:
     from studio.jobs import list_jobs
 
-    at = open_page("pages/evaluate.py")
+    at = open_page("app_pages/evaluate.py")
     choose(at, "eval_model", studio["fresh"].name)
     assert any(f"No evaluation of {studio['fresh'].name} yet" in i.value for i in at.info)
     at.selectbox(key="eval_split").set_value("train")
@@ -106,16 +106,16 @@ def test_evaluate_page_empty_state_queues_an_evaluation(studio: dict[str, Any]) 
 
 
 def test_evaluate_page_without_models(studio_env: dict[str, str]) -> None:
-    at = open_page("pages/evaluate.py")
+    at = open_page("app_pages/evaluate.py")
     assert any("No model versions yet" in i.value for i in at.info)
-    at = open_page("pages/compare.py")
+    at = open_page("app_pages/compare.py")
     assert any("Comparing needs two image model versions" in i.value for i in at.info)
 
 
 def test_compare_page_shows_deltas_and_disagreements(studio: dict[str, Any]) -> None:
     from studio.evaluation.compare import compare_versions
 
-    at = open_page("pages/compare.py")
+    at = open_page("app_pages/compare.py")
     at.selectbox(key="cmp_a").set_value(studio["a"].name)
     choose(at, "cmp_b", studio["b"].name)
     assert not at.error, [e.value for e in at.error]
@@ -137,7 +137,7 @@ def test_compare_page_shows_deltas_and_disagreements(studio: dict[str, Any]) -> 
 
 
 def test_compare_page_refuses_versions_that_differ(studio: dict[str, Any]) -> None:
-    at = open_page("pages/compare.py")
+    at = open_page("app_pages/compare.py")
     at.selectbox(key="cmp_a").set_value(studio["a"].name)
     choose(at, "cmp_b", studio["other_classes"].name)
     assert any("cannot compare models with different classes" in e.value for e in at.error)
@@ -149,7 +149,7 @@ def test_compare_page_refuses_versions_that_differ(studio: dict[str, Any]) -> No
 def test_compare_page_queues_missing_evaluations(studio: dict[str, Any]) -> None:
     from studio.jobs import list_jobs
 
-    at = open_page("pages/compare.py")
+    at = open_page("app_pages/compare.py")
     at.selectbox(key="cmp_a").set_value(studio["a"].name)
     choose(at, "cmp_b", studio["fresh"].name)
     assert any(f"No evaluation on this split yet for: {studio['fresh'].name}" in i.value for i in at.info)
@@ -169,7 +169,7 @@ def test_send_to_review_flags_the_images(studio: dict[str, Any]) -> None:
     from studio.evaluation.compare import compare_versions
     from studio.tables import Image
 
-    at = open_page("pages/compare.py")
+    at = open_page("app_pages/compare.py")
     at.selectbox(key="cmp_a").set_value(studio["a"].name)
     choose(at, "cmp_b", studio["b"].name)
     comparison = compare_versions(studio["a"].id, studio["b"].id, evaluate_missing=False)

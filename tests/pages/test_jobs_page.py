@@ -12,7 +12,7 @@ def test_a_queued_job_is_shown_and_can_be_cancelled(demo_studio: dict[str, str])
     job_id = enqueue("sleep", {"seconds": 5, "steps": 5})
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("pages/jobs.py")
+    at.switch_page("app_pages/jobs.py")
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Jobs"
@@ -26,7 +26,7 @@ def test_a_queued_job_is_shown_and_can_be_cancelled(demo_studio: dict[str, str])
 def test_empty_board_says_what_will_appear(studio_env: dict[str, str]) -> None:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("pages/jobs.py")
+    at.switch_page("app_pages/jobs.py")
     at.run()
     assert not at.exception, at.exception
     assert any("No jobs yet" in i.value for i in at.info)

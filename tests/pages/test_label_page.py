@@ -13,7 +13,7 @@ from tests.pages.conftest import APP
 def open_label() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
-    at.switch_page("pages/label.py")
+    at.switch_page("app_pages/label.py")
     at.run()
     assert not at.exception, at.exception
     return at

@@ -19,7 +19,7 @@ def open_page(page: str) -> AppTest:
 
 
 def test_train_page_queues_a_run_with_the_chosen_settings(demo_studio: dict[str, str]) -> None:
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     at.selectbox(key="train_arch").set_value("deeplabv3plus")
     at.run()
     at.selectbox(key="train_backbone").set_value("resnet18")
@@ -38,7 +38,7 @@ def test_train_page_queues_a_run_with_the_chosen_settings(demo_studio: dict[str,
 
 
 def test_train_page_shows_a_config_error_instead_of_raising(demo_studio: dict[str, str]) -> None:
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     at.text_area(key="train_yaml").set_value("epoch: 3\n")
     next(b for b in at.button if b.label == "Queue training").click()
     at.run()
@@ -59,7 +59,7 @@ def test_models_page_lists_a_version_with_curves(demo_studio: dict[str, str]) ->
 
     result = benchmark(name, "torch", size=(64, 64), warmup=1, iters=2)
     store_benchmark(result.model_version_id, result)
-    at = open_page("pages/models.py")
+    at = open_page("app_pages/models.py")
     speed = at.dataframe[1].value
     assert speed["model"].tolist() == [name] and speed["mean ms"].iloc[0] > 0
     next(b for b in at.button if b.key == "models_bench_go").click()
@@ -72,7 +72,7 @@ def test_models_page_lists_a_version_with_curves(demo_studio: dict[str, str]) ->
 
 
 def test_models_page_empty_state(studio_env: dict[str, str]) -> None:
-    at = open_page("pages/models.py")
+    at = open_page("app_pages/models.py")
     assert any("No model versions yet" in i.value for i in at.info)
 
 
@@ -82,7 +82,7 @@ def test_train_page_queues_a_sign_language_run_on_a_keypoint_dataset(studio_env:
 
     create_keypoint_dataset("signs", "hands126")
     add_clips("signs", generate_signs(3, 4, length=12, layout="hands126"))
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     at.selectbox(key="train_task").set_value("sequence")
     at.run()
     assert at.selectbox(key="train_dataset").options == ["signs"]
