@@ -1,13 +1,79 @@
-"""Settings from the environment (``STUDIO_*``), with defaults for a single machine."""
+"""Settings from the environment (``STUDIO_*``), with defaults for a single machine.
+
+Where the studio lives (``STUDIO_HOME``)
+----------------------------------------
+Every relative location -- the SQLite file of ``STUDIO_DB_URL`` (default ``annotations.db``),
+``STUDIO_DATA_DIR`` (default ``data``), ``STUDIO_MODELS_DIR`` (default ``models``) and a
+SQLite ``STUDIO_QUEUE_URL`` -- is resolved against one folder, the studio home, never against
+the current folder. So ``studio datasets`` run anywhere, ``make run`` and the app all use the
+same database and data. The home is, in this order:
+
+1. ``STUDIO_HOME`` when set (a relative value is taken from the current folder, once);
+2. the checkout this package runs from, when it is installed editable from a checkout
+   (the folder that holds ``server.py`` and ``pyproject.toml`` beside ``studio/``);
+3. otherwise a per-user folder: ``$XDG_DATA_HOME/studio`` (default ``~/.local/share/studio``),
+   ``~/Library/Application Support/studio`` on macOS, ``%LOCALAPPDATA%\\studio`` on Windows.
+
+Absolute values are used as they are. :attr:`Settings.home_origin` says which rule chose the home
+(error messages name it, so a user can tell where the studio looked).
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CHECKOUT_MARKERS = ("server.py", "pyproject.toml")  # beside studio/ in a checkout (editable install)
+
+
+def checkout_dir() -> Path | None:
+    """The source checkout this package runs from (editable install), or None (installed wheel)."""
+    root = PACKAGE_DIR.parent
+    return root if all((root / marker).is_file() for marker in CHECKOUT_MARKERS) else None
+
+
+def user_home_dir() -> Path:
+    """The per-user studio folder of this platform (used when not running from a checkout)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "studio"
+
+
+def default_home() -> tuple[Path, str]:
+    """The home without ``STUDIO_HOME``: (folder, why it was chosen)."""
+    checkout = checkout_dir()
+    if checkout is not None:
+        return checkout, "the checkout this studio is installed from"
+    return user_home_dir(), "the per-user studio folder"
+
+
+def anchor_path(path: Path, home: Path) -> Path:
+    """``path`` itself when absolute (after ``~`` expansion), else ``home / path``."""
+    path = path.expanduser()
+    return path if path.is_absolute() else home / path
+
+
+def anchor_sqlite_url(url: str, home: Path) -> str:
+    """A ``sqlite:///relative.db`` URL made absolute against ``home``; any other URL as is
+    (absolute SQLite paths, in-memory ``sqlite://`` / ``:memory:``, ``file:`` URIs, non-SQLite)."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or not scheme.startswith("sqlite"):
+        return url
+    path, qmark, query = rest.partition("?")
+    if not path or path.startswith((":memory:", "file:")):
+        return url
+    return f"{scheme}:///{anchor_path(Path(path), home).as_posix()}{qmark}{query}"
 
 
 class Settings(BaseSettings):
@@ -15,12 +81,15 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="STUDIO_", extra="ignore")
 
-    db_url: str = Field("sqlite:///annotations.db", description="SQLAlchemy URL of the studio database")
+    home: Path | None = Field(None, description="the folder relative locations below are resolved against "
+                              "(default: the checkout of an editable install, else a per-user folder)")
+    db_url: str = Field("sqlite:///annotations.db", description="SQLAlchemy URL of the studio database "
+                        "(a relative SQLite path is inside the home)")
     queue_url: str | None = Field(
         None, description="huey storage: sqlite:///path or redis://host:port/db; default <data_dir>/queue.db"
     )
-    data_dir: Path = Field(Path("data"), description="image store, exports, uploads, job logs")
-    models_dir: Path = Field(Path("models"), description="model store (checkpoints, SAM weights)")
+    data_dir: Path = Field(Path("data"), description="image store, exports, uploads, job logs (relative: in the home)")
+    models_dir: Path = Field(Path("models"), description="model store (checkpoints, SAM weights; relative: in the home)")
     device: Literal["auto", "cpu", "cuda", "mps"] | str = Field("auto", description="torch device or 'auto'")
     max_image_pixels: int = Field(
         200_000_000, description="images with more pixels are refused (decompression-bomb guard)"
@@ -37,6 +106,28 @@ class Settings(BaseSettings):
                           "(turn:host:3478); empty = no ICE servers (localhost needs none)")
     turn_username: str = Field("", description="TURN user name")
     turn_credential: str = Field("", description="TURN password")
+
+    _home_origin: str = PrivateAttr("")
+
+    @model_validator(mode="after")
+    def _anchor(self) -> Settings:
+        """Resolve the home, then every relative location against it (module docstring)."""
+        if self.home is None:
+            self.home, self._home_origin = default_home()
+        else:
+            self._home_origin = "STUDIO_HOME"
+            self.home = self.home.expanduser().resolve()
+        self.db_url = anchor_sqlite_url(self.db_url, self.home)
+        if self.queue_url:
+            self.queue_url = anchor_sqlite_url(self.queue_url, self.home)
+        self.data_dir = anchor_path(self.data_dir, self.home)
+        self.models_dir = anchor_path(self.models_dir, self.home)
+        return self
+
+    @property
+    def home_origin(self) -> str:
+        """Why :attr:`home` is where it is: ``STUDIO_HOME``, the checkout, or the per-user folder."""
+        return self._home_origin
 
     @property
     def rtc_configuration(self) -> dict:
@@ -91,6 +182,7 @@ def folder_env(root: Path) -> dict[str, str]:
     and queue inside it): tests, benchmarks and smoke runs point a process (or a subprocess)
     at a throw-away studio with these."""
     return {
+        "STUDIO_HOME": str(root),
         "STUDIO_DB_URL": f"sqlite:///{root / 'annotations.db'}",
         "STUDIO_DATA_DIR": str(root / "data"),
         "STUDIO_MODELS_DIR": str(root / "models"),

@@ -87,6 +87,67 @@ def migrate(url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (``sqlite:////abs/a.db`` -> ``/abs/a.db``); None for in-memory
+    SQLite and for other databases."""
+    scheme, sep, rest = url.partition(":///")
+    path = rest.partition("?")[0]
+    if not sep or not scheme.startswith("sqlite") or not path or path.startswith((":memory:", "file:")):
+        return None
+    return Path(path)
+
+
+def _where(url: str) -> str:
+    """Where the studio looked, for messages: the SQLite file, else the URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    file = sqlite_file(url)
+    if file is not None:
+        return str(file)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as given
+        return url
+
+
+def database_status(url: str | None = None, *, connect: bool = True) -> str | None:
+    """None when the studio database exists, else a message for people that says where the studio
+    looked and how to point it elsewhere. Never creates anything: a SQLite file is only looked
+    at; other databases (and existing SQLite files, with ``connect``) are asked for their
+    alembic revision (no revision = no studio tables yet). ``connect=False`` only checks that a
+    SQLite file exists (cheap enough for every page run)."""
+    settings = get_settings()
+    url = url or settings.db_url
+    fix = ("run `studio init` (or `make run`) there, or set STUDIO_HOME / STUDIO_DB_URL "
+           f"(home: {settings.home}, {settings.home_origin})")
+    file = sqlite_file(url)
+    if file is not None and not file.is_file():
+        return f"no studio database at {file}; {fix}"
+    if (file is None and url.startswith("sqlite")) or not connect:
+        return None  # in-memory SQLite: nothing to find; or only the file was to be checked
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        revision = current_revision(url)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return f"cannot open the studio database {_where(url)} ({reason}); {fix}"
+    if revision is None:
+        return f"the database {_where(url)} has no studio tables yet; {fix}"
+    return None
+
+
+def open_database(*, create: bool) -> None:
+    """Make the configured database ready for a command: with ``create``, create or upgrade it
+    (``studio init``, ``studio demo``); without, upgrade an existing one and raise ``NotFound``
+    (where it looked, how to fix it) when there is none -- never an empty file in some folder."""
+    if not create:
+        problem = database_status()
+        if problem is not None:
+            raise NotFound(problem)
+    migrate()
+
+
 def current_revision(url: str | None = None) -> str | None:
     """The alembic revision the database is at (None for an empty database)."""
     from alembic.runtime.migration import MigrationContext
