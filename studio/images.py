@@ -81,7 +81,9 @@ def orientation_of(image: Image.Image) -> int:
         return 1
 
 
-def _atomic_write(data: bytes, target: Path) -> None:
+def atomic_write(data: bytes, target: Path) -> None:
+    """Write ``data`` to ``target`` through a temp file in the same folder + rename (readers
+    never see a half-written file; parent folders are created)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
     try:
@@ -118,7 +120,7 @@ def store_image(source: Path, store_dir: Path, *, link: bool = False,
         upright.save(buffer, format="PNG")
         target = store_dir / content_hash[:2] / f"{content_hash}.png"
         if not target.exists():
-            _atomic_write(buffer.getvalue(), target)
+            atomic_write(buffer.getvalue(), target)
         return StoredImage(content_hash, target, upright.width, upright.height, reoriented=True)
     _decode_fully(image, name, draft=True)
     width, height = Image.open(io.BytesIO(data)).size  # draft() changed image.size
@@ -126,7 +128,7 @@ def store_image(source: Path, store_dir: Path, *, link: bool = False,
         return StoredImage(content_hash, source.resolve(), width, height, reoriented=False)
     target = store_dir / content_hash[:2] / f"{content_hash}{_FORMAT_SUFFIX[image.format]}"
     if not target.exists():
-        _atomic_write(data, target)
+        atomic_write(data, target)
     return StoredImage(content_hash, target, width, height, reoriented=False)
 
 
