@@ -22,8 +22,7 @@ import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from studio import masks
-from studio.colors import color_for_index
+from studio import classes, masks
 from studio.config import get_settings
 from studio.datasets import get_dataset, resolve_stored_path
 from studio.db import get_row, session_scope
@@ -178,34 +177,16 @@ def next_in_queue(items: list[ImageItem], current_id: int | None, step: int = 1,
     return None
 
 
-# ---- classes ---------------------------------------------------------------------------
+# ---- classes (moved to studio.classes) ------------------------------------------------
 
 def list_classes(dataset: str) -> list[LabelClass]:
-    """The dataset's classes by index (0 = background, if the dataset names one)."""
-    with session_scope() as session:
-        ds = get_dataset(session, dataset)
-        classes = session.exec(select(LabelClass).where(LabelClass.dataset_id == ds.id)
-                               .order_by(LabelClass.index)).all()
-        session.expunge_all()
-        return list(classes)
+    """Kept for ``studio.label_workspace`` until it calls :func:`studio.classes.list_classes`."""
+    return classes.list_classes(dataset=dataset)
 
 
 def add_class(dataset: str, name: str, color: str | None = None) -> LabelClass:
-    """A new class with the next free index; InvalidInput if the name is empty or taken."""
-    name = name.strip()
-    if not name:
-        raise InvalidInput("class name is empty; expected a short name such as 'bottle'")
-    with session_scope() as session:
-        ds = get_dataset(session, dataset)
-        existing = session.exec(select(LabelClass).where(LabelClass.dataset_id == ds.id)).all()
-        if any(c.name == name for c in existing):
-            raise InvalidInput(f"dataset {dataset!r} already has a class {name!r}")
-        index = max((c.index for c in existing), default=0) + 1
-        label = LabelClass(dataset_id=ds.id, name=name, index=index, color=color or color_for_index(index))
-        session.add(label)
-        session.flush()
-        session.expunge(label)
-        return label
+    """Kept for ``studio.label_workspace`` until it calls :func:`studio.classes.add_class`."""
+    return classes.add_class(dataset=dataset, name=name, color=color)
 
 
 # ---- one image -------------------------------------------------------------------------

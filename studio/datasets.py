@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
-from studio.colors import color_for_index
+from studio.colors import BACKGROUND_COLOR, next_color
 from studio.config import get_settings
 from studio.db import session_scope
 from studio.errors import InvalidInput, NotFound
@@ -125,13 +125,17 @@ def _merge_classes(session: Session, dataset: Dataset, classes: list[ClassRecord
     """Existing classes matched by name; new ones keep their index when free."""
     existing = {c.name: c for c in session.exec(select(LabelClass).where(LabelClass.dataset_id == dataset.id))}
     used = {c.index for c in existing.values()}
+    colors = [c.color for c in existing.values()]
+    position = max((c.position for c in existing.values()), default=0)
     for record in classes:
         if record.name in existing:
             continue
         index = record.index if record.index not in used else max(used | {0}) + 1
-        label = LabelClass(dataset_id=dataset.id, name=record.name, index=index,
-                           color=record.color or color_for_index(index))
+        position += 1
+        label = LabelClass(dataset_id=dataset.id, name=record.name, index=index, position=position,
+                           color=record.color or (BACKGROUND_COLOR if index == 0 else next_color(colors)))
         session.add(label)
+        colors.append(label.color)
         existing[record.name] = label
         used.add(index)
         report.classes_added.append(record.name)

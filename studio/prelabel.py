@@ -105,7 +105,7 @@ def _class_ids(session: Any, dataset_id: int, version: ModelVersion) -> dict[str
     if unknown:
         raise InvalidInput(f"the dataset has no classes {unknown} that model {version.name} predicts; expected "
                            f"them among its classes {sorted(by_name) or '(none)'}: add them first "
-                           "(Label page or studio.annotations.add_class)")
+                           "(Datasets or Label page, or `studio classes add DATASET NAME`)")
     return {n: by_name[n] for n in wanted}
 
 

@@ -65,7 +65,9 @@ class Dataset(SQLModel, table=True):
 
 class LabelClass(SQLModel, table=True):
     """A class of a dataset. ``index`` is the value in masks / model outputs (0 = background
-    when a dataset names one; imported COCO keeps its category ids)."""
+    when a dataset names one; imported COCO keeps its category ids) and never changes once
+    given. ``position`` is the display order the user chose (the Label page's 1-9 keys follow
+    it): classes are listed background first, then by (position, index)."""
 
     __table_args__ = (
         UniqueConstraint("dataset_id", "name", name="uq_labelclass_dataset_name"),
@@ -76,6 +78,7 @@ class LabelClass(SQLModel, table=True):
     name: str
     color: str = "#ff0000"  # "#rrggbb"
     index: int
+    position: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Image(SQLModel, table=True):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from studio import annotations as ann
+from studio.classes import list_classes
 from studio.errors import InvalidInput, NotFound
 
 
@@ -39,7 +40,7 @@ def test_queue_status_and_counts(shelves: list[ann.ImageItem]) -> None:
 
 def test_accept_is_committed_and_read_back_exactly(shelves: list[ann.ImageItem]) -> None:
     first = shelves[0]
-    box = next(c for c in ann.list_classes("shelves") if c.name == "box")
+    box = next(c for c in list_classes(dataset="shelves") if c.name == "box")
     mask = _square(first)
     annotation_id = ann.add_annotation(image_id=first.id, class_id=box.id, mask=mask, source="sam",
                                        author="ana", seconds_spent=4.2, score=0.93)
@@ -56,7 +57,7 @@ def test_accept_is_committed_and_read_back_exactly(shelves: list[ann.ImageItem])
 
 def test_reclass_refine_reject_delete(shelves: list[ann.ImageItem]) -> None:
     first = shelves[0]
-    classes = {c.name: c for c in ann.list_classes("shelves")}
+    classes = {c.name: c for c in list_classes(dataset="shelves")}
     annotation_id = ann.add_annotation(image_id=first.id, class_id=classes["box"].id, mask=_square(first),
                                        source="fallback", status="draft", author="ana", seconds_spent=2)
     assert ann.image_queue("shelves")[0].status == "draft"
@@ -83,7 +84,7 @@ def test_reclass_refine_reject_delete(shelves: list[ann.ImageItem]) -> None:
 def test_bad_annotations_are_refused_and_nothing_is_written(shelves: list[ann.ImageItem], bad: str,
                                                             message: str) -> None:
     first = shelves[0]
-    box = next(c for c in ann.list_classes("shelves") if c.name == "box")
+    box = next(c for c in list_classes(dataset="shelves") if c.name == "box")
     kwargs = {"image_id": first.id, "class_id": box.id, "mask": _square(first), "source": "sam", "status": "accepted"}
     if bad == "wrong_shape":
         kwargs["mask"] = np.ones((10, 10), bool)
@@ -111,7 +112,7 @@ def test_bad_annotations_are_refused_and_nothing_is_written(shelves: list[ann.Im
 
 def test_model_sources_are_accepted(shelves: list[ann.ImageItem]) -> None:
     first = shelves[0]
-    box = next(c for c in ann.list_classes("shelves") if c.name == "box")
+    box = next(c for c in list_classes(dataset="shelves") if c.name == "box")
     ann.add_annotation(image_id=first.id, class_id=box.id, mask=_square(first), source="model:unet_r18_v1.0.0",
                        status="draft", score=0.5)
     assert ann.list_annotations(first.id)[0].source == "model:unet_r18_v1.0.0"
@@ -138,12 +139,3 @@ def test_review_flag_puts_an_image_back_in_the_queue(shelves: list[ann.ImageItem
     assert ann.image_queue("shelves")[1].status == "done"
     with pytest.raises(InvalidInput, match="image status"):
         ann.image_queue("shelves", statuses=("finished",))
-
-
-def test_classes_can_be_added(shelves: list[ann.ImageItem]) -> None:
-    label = ann.add_class("shelves", " cereal ")
-    assert label.name == "cereal" and label.index == 6 and label.color.startswith("#")
-    with pytest.raises(InvalidInput, match="already has a class"):
-        ann.add_class("shelves", "cereal")
-    with pytest.raises(InvalidInput, match="empty"):
-        ann.add_class("shelves", "  ")

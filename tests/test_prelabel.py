@@ -50,7 +50,8 @@ def _drafts(dataset: str, source: str | None = None) -> list[Any]:
 
 def test_drafts_are_written_and_rerunning_replaces_them(setup: dict[str, Any]) -> None:
     from studio import masks
-    from studio.annotations import add_annotation, list_classes
+    from studio.annotations import add_annotation
+    from studio.classes import list_classes
     from studio.db import session_scope
     from studio.prelabel import prelabel
     from studio.tables import Annotation, Image
@@ -59,7 +60,7 @@ def test_drafts_are_written_and_rerunning_replaces_them(setup: dict[str, Any]) -
     source = f"model:{unet.name}"
     with session_scope() as session:
         first_image = session.exec(select(Image).order_by(Image.id)).first()
-    box = next(c for c in list_classes("plain") if c.name == "box")
+    box = next(c for c in list_classes(dataset="plain") if c.name == "box")
     manual = np.zeros((DEMO_SIZE[1], DEMO_SIZE[0]), bool)
     manual[10:30, 10:40] = True
     add_annotation(image_id=first_image.id, class_id=box.id, mask=manual, source="manual", status="draft")
@@ -68,7 +69,7 @@ def test_drafts_are_written_and_rerunning_replaces_them(setup: dict[str, Any]) -
     drafts = _drafts("plain", source)
     assert first.source == source and first.images == 4 and first.skipped == 0 and first.replaced == 0
     assert first.annotations == len(drafts) > 0 and sum(first.per_class.values()) == first.annotations
-    names = {c.id: c.name for c in list_classes("plain")}
+    names = {c.id: c.name for c in list_classes(dataset="plain")}
     for d in drafts:
         assert d.status == "draft" and d.source == source and 0.0 <= d.score <= 1.0
         assert d.area == masks.area(d.rle) >= 16 and names[d.class_id] in first.per_class
