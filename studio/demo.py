@@ -2,17 +2,19 @@
 
 A scene is a textured wall with 2-4 wooden shelf boards and products standing on them.
 Every product class has its own shape *and* colour family, so a segmentation net can learn
-them from a few dozen images:
+them from a few dozen images. The class colours (what masks are drawn in) are the first five
+of ``studio.colors.PALETTE``, each far from every product colour, so a mask stays visible on
+the product it covers:
 
-=====  ======  ===========  =====================================================
-index  name    colour       shape
-=====  ======  ===========  =====================================================
-1      box     blue         rectangle with a light printed band and a text stripe
-2      jar     orange       wide rounded body with a darker lid
-3      bottle  green        rounded body, shoulder, narrow neck, dark cap
-4      can     red          rounded rectangle with silver rims
-5      tape    purple       a ring standing on its edge: the mask has a HOLE
-=====  ======  ===========  =====================================================
+=====  ======  ==============  ======================  =====================================================
+index  name    product colour  class colour            shape
+=====  ======  ==============  ======================  =====================================================
+1      box     blue            yellow ``#ffe119``      rectangle with a light printed band and a text stripe
+2      jar     orange          aqua ``#00ffff``        wide rounded body with a darker lid
+3      bottle  green           deep pink ``#ff1493``   rounded body, shoulder, narrow neck, dark cap
+4      can     red             sky blue ``#00bfff``    rounded rectangle with silver rims
+5      tape    purple          chartreuse ``#7fff00``  a ring standing on its edge: the mask has a HOLE
+=====  ======  ==============  ======================  =====================================================
 
 Products never overlap; masks come from an instance-id map of the drawn geometry (no
 anti-aliasing), so a mask is exactly the pixels painted for that instance. Shading, drop
@@ -21,6 +23,11 @@ shadows, lighting gradients and noise make the pixels non-flat; the JPEG files w
 
 Everything is a pure function of the seed: image ``i`` of seed ``s`` is drawn from
 ``numpy.random.default_rng([s, 0, i])``, so it is the same whatever ``n_images`` is.
+
+``studio demo`` (:func:`load_demo`) imports the scenes with about half of them unlabelled
+(``DEMO_LABELLED_FRACTION``), so a new user has something to label; the held-back ground
+truth is not stored anywhere: ``generate_demo`` with the same seed and ``labelled_fraction=1``
+gives it again. Tests and benchmarks that learn from the demo use all of it (the default).
 """
 
 from __future__ import annotations
@@ -34,16 +41,17 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from studio.colors import PALETTE
+from studio.config import get_settings
+from studio.datasets import IngestReport, ingest_doc
 from studio.formats.records import RLE, AnnotationRecord, ClassRecord, DatasetDoc, ImageRecord
 from studio.progress import ProgressFn, null_progress
 
 DEMO_CLASSES: list[ClassRecord] = [
-    ClassRecord("box", 1, "#1f77b4"),
-    ClassRecord("jar", 2, "#ff7f0e"),
-    ClassRecord("bottle", 3, "#2ca02c"),
-    ClassRecord("can", 4, "#d62728"),
-    ClassRecord("tape", 5, "#9467bd"),
+    ClassRecord(name, index, PALETTE[index - 1])
+    for index, name in enumerate(("box", "jar", "bottle", "can", "tape"), start=1)
 ]
+DEMO_LABELLED_FRACTION = 0.5  # of the images `studio demo` imports with their annotations
 MIN_MASK_AREA = 150  # pixels; smaller products are not drawn at all
 MIN_WIDTH, MIN_HEIGHT = 160, 120  # below this the shelves get too small for MIN_MASK_AREA
 JPEG_QUALITY = 92
@@ -384,17 +392,35 @@ def generate_images(out_dir: Path, n: int, seed: int = 0, width: int = 640, heig
             for i in range(n)]
 
 
+def _unlabelled_indices(n_images: int, seed: int, labelled_fraction: float, val: set[int]) -> set[int]:
+    """Which images lose their annotations: n - round(n * fraction) of the train images (val
+    images stay labelled, so a model trained on the demo can be evaluated; at least one train
+    image keeps its labels while the fraction is above 0)."""
+    if not 0.0 <= labelled_fraction <= 1.0:
+        raise ValueError(f"labelled_fraction {labelled_fraction}: expected 0 <= labelled_fraction <= 1")
+    train = [i for i in range(n_images) if i not in val]
+    n_unlabelled = n_images - round(n_images * labelled_fraction)
+    if labelled_fraction > 0:
+        n_unlabelled = min(n_unlabelled, len(train) - 1)
+    order = np.random.default_rng([seed, 2]).permutation(len(train))
+    return {train[int(k)] for k in order[:max(n_unlabelled, 0)]}
+
+
 def generate_demo(out_dir: Path, n_images: int = 24, seed: int = 0, width: int = 640, height: int = 480,
-                  val_fraction: float = 0.25, *, progress: ProgressFn = null_progress) -> DatasetDoc:
+                  val_fraction: float = 0.25, *, labelled_fraction: float = 1.0,
+                  progress: ProgressFn = null_progress) -> DatasetDoc:
     """Render ``n_images`` scenes to ``out_dir/images/shelf_0000.jpg`` ... and describe them.
 
     Returns a ``DatasetDoc`` with ``DEMO_CLASSES``, one ``ImageRecord`` per file (key
     ``"images/shelf_0000.jpg"``, split "train"/"val"), and one ``AnnotationRecord`` per product
-    (COCO RLE, source "manual"). Same arguments give identical files and records.
+    (COCO RLE, source "manual") of the labelled images: all of them by default; with
+    ``labelled_fraction`` < 1, about that fraction (val images always, then train images
+    picked by the seed). Same arguments give identical files and records.
     """
     if n_images < 1:
         raise ValueError(f"n_images {n_images}: expected at least 1")
     val = _val_indices(n_images, seed, val_fraction)
+    unlabelled = _unlabelled_indices(n_images, seed, labelled_fraction, val)
     images_dir = out_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     doc = DatasetDoc(classes=list(DEMO_CLASSES))
@@ -403,7 +429,19 @@ def generate_demo(out_dir: Path, n_images: int = 24, seed: int = 0, width: int =
         key = f"images/{image_name(i, n_images)}"
         path = write_jpeg(out_dir / key, image)
         doc.images.append(ImageRecord(key, path, width, height, "val" if i in val else "train"))
-        doc.annotations.extend(AnnotationRecord(key, name, encode_rle(mask), source="manual")
-                               for name, mask in instances)
+        if i not in unlabelled:
+            doc.annotations.extend(AnnotationRecord(key, name, encode_rle(mask), source="manual")
+                                   for name, mask in instances)
         progress((i + 1) / n_images, f"rendered {i + 1}/{n_images} scenes")
     return doc
+
+
+def load_demo(*, dataset: str = "shelves", n_images: int = 24, seed: int = 0,
+              labelled_fraction: float = DEMO_LABELLED_FRACTION,
+              progress: ProgressFn = null_progress) -> IngestReport:
+    """What ``studio demo`` does: render the scenes into ``<data_dir>/demo/<dataset>-seed<seed>-<n>/``
+    and import them into ``dataset`` (created if needed), about half of them unlabelled."""
+    folder = get_settings().data_dir / "demo" / f"{dataset}-seed{seed}-{n_images}"
+    doc = generate_demo(folder, n_images=n_images, seed=seed, labelled_fraction=labelled_fraction,
+                        progress=lambda f, m: progress(0.7 * f, m))
+    return ingest_doc(doc, dataset=dataset, progress=lambda f, m: progress(0.7 + 0.3 * f, m))

@@ -204,3 +204,58 @@ BAD_ARGUMENTS = [
 def test_bad_arguments_are_refused(tmp_path: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         generate_demo(tmp_path, **{"n_images": 1, **kwargs})
+
+
+# ---------------------------------------------------------------- class colours and unlabelled images
+
+
+def test_class_colours_stand_out_on_the_products(scenes: list) -> None:
+    """A mask drawn in its class colour must be visible on the product it covers (issue: box
+    and jar masks were the products' own blue and orange): far from its own product's mean
+    colour, and clearly away from every other product's."""
+    from studio.colors import PALETTE, hex_to_rgb
+
+    assert [c.color for c in DEMO_CLASSES] == list(PALETTE[:5])  # the rule for new classes, too
+    means = {c.name: np.concatenate([img[m] for img, inst in scenes for n, m in inst if n == c.name])
+             .astype(float).mean(axis=0) for c in DEMO_CLASSES}
+    for c in DEMO_CLASSES:
+        colour = np.array(hex_to_rgb(c.color), float)
+        distances = {name: float(np.linalg.norm(colour - mean)) for name, mean in means.items()}
+        assert distances[c.name] > 200, (c.name, distances)
+        assert min(distances.values()) > 100, (c.name, distances)
+
+
+@pytest.mark.parametrize("n_images, fraction, labelled", [
+    (8, 0.5, 4),  # half: val images (2) and 2 of the 6 train images keep their masks
+    (24, 0.5, 12),  # what `studio demo` loads: 12 of 24
+    (4, 0.5, 2),  # small: 1 val + 1 train
+    (4, 0.0, 1),  # none asked for: only the val image keeps its masks (so evaluation still works)
+    (8, 1.0, 8),  # everything (the default)
+])
+def test_labelled_fraction_keeps_val_and_some_train_images(tmp_path: Path, n_images: int, fraction: float,
+                                                           labelled: int) -> None:
+    doc = generate_demo(tmp_path, n_images=n_images, seed=3, width=160, height=120, labelled_fraction=fraction)
+    with_masks = {a.image_key for a in doc.annotations}
+    assert len(doc.images) == n_images and len(with_masks) == labelled
+    assert {i.key for i in doc.images if i.split == "val"} <= with_masks
+    full = generate_demo(tmp_path / "full", n_images=n_images, seed=3, width=160, height=120)
+    assert [(a.image_key, a.rle) for a in doc.annotations] == \
+           [(a.image_key, a.rle) for a in full.annotations if a.image_key in with_masks]  # the same truth
+
+
+def test_bad_labelled_fraction_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="labelled_fraction 1.5: expected 0 <= labelled_fraction <= 1"):
+        generate_demo(tmp_path, n_images=2, labelled_fraction=1.5)
+
+
+def test_load_demo_opens_with_half_the_images_to_label(studio_env: dict[str, str]) -> None:
+    from studio.annotations import image_queue, queue_counts
+    from studio.classes import class_summaries
+    from studio.demo import load_demo
+
+    report = load_demo(dataset="shelves", n_images=6, seed=0)
+    counts = queue_counts(image_queue("shelves"))
+    assert report.images_added == counts.total == 6
+    assert (counts.done, counts.unlabelled) == (3, 3)
+    assert [(c.name, c.color) for c in class_summaries(dataset="shelves")] == \
+           [(c.name, c.color) for c in DEMO_CLASSES]
