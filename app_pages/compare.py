@@ -17,6 +17,7 @@ from studio.evaluation.inspect import (
 from studio.evaluation.views import latest_evaluation
 from studio.images import load_rgb
 from studio.jobs import enqueue, list_jobs
+from studio.jobs.kinds import EvaluateSpec
 from studio.plots import delta_bars
 from studio_ui.widgets import benchmark_table
 from studio.registry import get_model, list_models
@@ -58,7 +59,7 @@ if missing:
             "comparison appears here when they are done.")
     if st.button("Queue the missing evaluations", type="primary", key="cmp_queue", icon=":material/analytics:"):
         for model in missing:
-            enqueue("evaluate", {"model": model, "split": split, "dataset_version": dv})
+            enqueue(EvaluateSpec(model=model, split=split, dataset_version=dv))
         st.toast(f"queued {len(missing)} evaluation job(s)")
 
     @st.fragment(run_every=2.0)

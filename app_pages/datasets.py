@@ -9,6 +9,7 @@ import streamlit as st
 from studio.datasets import dataset_stats, list_datasets, snapshot
 from studio.errors import StudioError
 from studio.jobs import enqueue, get_job
+from studio.jobs.kinds import ExportSpec, ImportSpec
 from studio.transfer import EXPORT_FORMATS, IMPORT_FORMATS, export_target, save_upload, zipped
 
 st.title("Datasets")
@@ -62,8 +63,7 @@ with tab_import:
             source = save_upload(upload.name, upload.getvalue()) if upload is not None else Path(path)
             if not str(path) and upload is None:
                 raise StudioError("choose a file to upload or type a path")
-            job_id = enqueue("import", {"format": fmt, "source": str(source.resolve()), "dataset": target,
-                                        "link": link and upload is None})
+            job_id = enqueue(ImportSpec(format=fmt, source=source, dataset=target, link=link and upload is None))
             st.success(f"Import queued as job {job_id}. Follow it on the Jobs page.")
         except StudioError as exc:
             st.error(str(exc))
@@ -78,8 +78,8 @@ with tab_export:
         version = st.selectbox("Version", [None, *versions], format_func=lambda v: "live dataset" if v is None else f"v{v}")
         if st.button("Export", type="primary", icon=":material/download:"):
             out = export_target(name, fmt, mode)
-            st.session_state["export_job"] = enqueue("export", {"format": fmt, "dataset": name, "out": str(out),
-                                                                "mode": mode, "version": version})
+            st.session_state["export_job"] = enqueue(ExportSpec(format=fmt, dataset=name, out=out, mode=mode,
+                                                                version=version))
 
     @st.fragment(run_every=1.0)
     def export_status() -> None:

@@ -17,6 +17,7 @@ from studio.evaluation.inspect import (
 from studio.evaluation.views import get_evaluation, images_for_confusion, list_evaluations, worst_images
 from studio.images import load_rgb
 from studio.jobs import enqueue, list_jobs
+from studio.jobs.kinds import EvaluateSpec
 from studio.plots import class_bars
 from studio.registry import get_model, list_models
 from studio.tables import JobStatus
@@ -36,7 +37,7 @@ with st.expander("Evaluate this version on a split", expanded=not evaluations, i
     split = st.selectbox("Split", SPLITS, key="eval_split",
                          help="of the dataset version the model was trained on")
     if st.button("Queue evaluation", key="eval_queue", icon=":material/analytics:"):
-        job_id = enqueue("evaluate", {"model": name, "split": split})
+        job_id = enqueue(EvaluateSpec(model=name, split=split))
         st.success(f"Evaluation queued as job {job_id[:8]}; the worker runs it and it appears here when done.")
 
     @st.fragment(run_every=2.0)

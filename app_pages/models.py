@@ -5,6 +5,7 @@ import streamlit as st
 
 from studio.errors import StudioError
 from studio.jobs import enqueue
+from studio.jobs.kinds import ExportModelSpec
 from studio.plots import training_curves
 from studio.model_import import import_model
 from studio.registry import get_model, list_models, model_dir, remove_model
@@ -57,7 +58,7 @@ else:
         if st.button("Export to ONNX", icon=":material/output:", key="models_export",
                      help="dynamic batch and image size; checked against PyTorch before it is kept"):
             try:
-                job_id = enqueue("export_model", {"model": version.name, "format": "onnx", "force": True})
+                job_id = enqueue(ExportModelSpec(model=version.name, format="onnx", force=True))
                 st.toast(f"ONNX export queued as job {job_id[:8]}")
             except StudioError as exc:
                 st.error(str(exc))

@@ -9,9 +9,9 @@ from studio.keypoints.dataset import list_keypoint_datasets
 from studio.keypoints.dataset import list_versions as list_keypoint_versions
 from studio.errors import StudioError
 from studio.jobs import enqueue, list_jobs
+from studio.jobs.kinds import TrainSpec
 from studio.nets import list_models, model_info
 from studio.training.config import TrainConfig
-from studio.training.run import new_run_id
 from studio_ui.widgets import training_job_panel
 
 TASK_LABELS = {"semantic": "Semantic segmentation", "instance": "Instance segmentation (YOLOv8-seg)",
@@ -74,7 +74,7 @@ if st.button("Queue training", type="primary", icon=":material/play_arrow:"):
                                         "dataset": dataset, "dataset_version": version, "epochs": int(epochs),
                                         "batch_size": int(batch_size), "image_size": int(image_size), "lr": float(lr),
                                         "optimizer": optimizer, "loss": loss if task != "instance" else "ce"})
-        job_id = enqueue("train", {"config": config.to_dict(), "run_id": new_run_id()})
+        job_id = enqueue(TrainSpec(config=config))
         st.session_state["train_job"] = job_id
         st.success(f"Training queued as job {job_id[:8]}; its curves appear below and on the Jobs page.")
     except (StudioError, yaml.YAMLError) as exc:

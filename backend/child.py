@@ -1,8 +1,9 @@
-"""``python -m backend.child JOB_ID``: run one job's body and record how it ended.
+"""``python -m backend.child JOB_ID``: run one job's spec and record how it ended.
 
 Started by the worker (``backend.tasks.run_job``); can also be run by hand to debug a job
 (it then runs whatever the job's status, and only records if the job is running).
-Exit status: 0 succeeded, 1 the body failed, 2 no such job.
+Exit status: 0 succeeded, 1 the job failed or was cancelled, 2 no such job. SIGTERM (the
+worker's cancel) sets the job context's stop flag: long jobs stop at their next step.
 
 When started by a worker (``STUDIO_WORKER_PID`` set), a watchdog thread ends this process
 (and its process group) if that worker dies, after marking the job failed: a killed worker
@@ -11,49 +12,35 @@ never leaves a body running unsupervised.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import sys
 import threading
 import time
-import traceback
 
-from sqlmodel import col
-
-from backend.kinds import get_body
 from backend.tasks import POLL_S, WORKER_PID_ENV, orphan_reason
 from studio.errors import NotFound, StudioError
-from studio.jobs import JobContext, finish_job, get_job
-from studio.tables import Job, JobStatus
+from studio.jobs import RowContext, execute, finish_job, get_job
+from studio.jobs.spec import spec_class
+from studio.tables import JobStatus
 
 
 def run(job_id: str) -> int:
-    """Run job ``job_id``'s body in this process; the exit status (see the module docstring)."""
+    """Run job ``job_id`` in this process; the exit status (see the module docstring)."""
     try:
         job = get_job(job_id)
     except NotFound as exc:
         print(exc, file=sys.stderr)
         return 2
-    ctx = JobContext(job.id, job.params)
+    ctx = RowContext(job_id)
     try:
-        result = get_body(job.kind)(ctx)
-        if result is not None and not isinstance(result, dict):
-            raise TypeError(f"a job body returns a dict or None, got {type(result).__name__}")
-        json.dumps(result)  # the result column is JSON: refuse anything else here, not at commit
-    except Exception as exc:
-        trace = traceback.format_exc()
-        sys.stderr.write(trace)
-        reason = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
-        if get_job(job_id).cancel_requested:  # the body stopped because it was asked to
-            finish_job(job_id, JobStatus.cancelled, message=f"cancelled: {reason.splitlines()[0] if reason else ''}")
-            return 1
-        finish_job(job_id, JobStatus.failed, error=reason.splitlines()[0] if reason else type(exc).__name__,
-                   log=col(Job.log) + trace)
-        return 1
-    finish_job(job_id, JobStatus.succeeded, result=result, progress=1.0, message=ctx.last_message or "done")
-    return 0
+        cooperative = spec_class(job.kind).stops_cooperatively
+    except StudioError:
+        cooperative = False  # an unknown kind: execute() records the error
+    if cooperative:  # else SIGTERM keeps its default: the process ends at once
+        signal.signal(signal.SIGTERM, lambda *_: ctx.stop_event.set())
+    return execute(job_id, ctx)
 
 
 def _watch_worker(job_id: str, worker_pid: int) -> None:

@@ -1,11 +1,11 @@
 """What the worker does with one job: run its body in a child process and supervise it.
 
-Task registration: the huey task itself is declared by ``studio.jobs.make_huey`` under the
-name ``studio.jobs.run_job`` on every huey instance it builds (``get_huey()`` in both the
-enqueuing process and the consumer, so they agree on the name and the queue URL). That
-task's body is a trampoline which imports this module lazily and calls :func:`run_job`.
-So ``studio`` never imports ``backend`` at import time, ``backend`` imports ``studio``
-freely, and there is no cycle and no module-level huey instance bound to a stale URL.
+Task registration: the huey task itself is declared by ``studio.jobs.make_huey`` on every
+huey instance it builds (``get_huey()`` in both the enqueuing process and the consumer, so
+they agree on the name and the queue URL). Its body calls the task runner the worker
+installs at start (``studio.jobs.set_task_runner(run_job)`` in ``backend.worker``). So
+``studio`` never imports ``backend``, ``backend`` imports ``studio`` freely, and there is no
+cycle and no module-level huey instance bound to a stale URL.
 
 :func:`run_job` starts ``python -m backend.child JOB_ID`` in its own session (so a cancel
 can stop the body and anything it spawned, and a Ctrl-C in the worker's terminal does not

@@ -16,8 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
-from backend.tasks import child_alive, orphan_reason, stop_running_jobs
-from studio.jobs import finish_job, get_huey, list_jobs
+from backend.tasks import child_alive, orphan_reason, run_job, stop_running_jobs
+from studio.jobs import finish_job, get_huey, list_jobs, set_task_runner
 from studio.tables import JobStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ def run_worker(workers: int = 2) -> None:
     (must be called from the main thread: the consumer installs signal handlers)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     recover_orphans()
+    set_task_runner(run_job)
     huey = get_huey()
     consumer = huey.create_consumer(
         workers=workers, worker_type="thread", periodic=False, max_delay=MAX_POLL_DELAY_S

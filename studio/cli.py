@@ -10,14 +10,18 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from studio.config import get_settings
 from studio.errors import StudioError
 from studio.commands import register_all
-from studio.commands.common import ensure_db, print_json, tqdm_progress
+from studio.commands.common import HereOpt, QueueOpt, WaitOpt, ensure_db, print_json, run_or_queue, tqdm_progress
+
+if TYPE_CHECKING:
+    from studio.datasets import IngestReport
+    from studio.formats.records import ExportReport
 
 app = typer.Typer(help="Studio: label, train, evaluate and export vision models, locally.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -32,7 +36,6 @@ app.add_typer(jobs_app, name="jobs")
 
 SERVER_FILE = Path(__file__).resolve().parent.parent / "server.py"  # app.py + the components' HTTP routes
 DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="dataset name (created on import)")]
-QueueOpt = Annotated[bool, typer.Option("--queue", help="run as a job on the worker instead of here")]
 
 
 def _print_json(obj: object) -> None:
@@ -41,13 +44,6 @@ def _print_json(obj: object) -> None:
 
 def _ensure_db() -> None:
     ensure_db()
-
-
-def _enqueue(kind: str, params: dict) -> None:
-    from studio.jobs import enqueue
-
-    job_id = enqueue(kind, params)
-    typer.echo(f"queued job {job_id} ({kind}); follow it with `studio jobs show {job_id}`")
 
 
 # ---- setup -----------------------------------------------------------------------------
@@ -75,7 +71,7 @@ def demo(
     from studio.datasets import ingest_doc, list_datasets
     from studio.demo import generate_demo
 
-    _ensure_db()
+    ensure_db(create=True)
     if if_empty and list_datasets():
         typer.echo("database already has datasets; demo not loaded")
         return
@@ -165,18 +161,25 @@ def snapshot(dataset: Annotated[str, typer.Argument(help="dataset name")],
     typer.echo(f"{dataset} v{version.version}: {version.image_count} images, {version.annotation_count} annotations")
 
 
-def _import(fmt: str, source: Path, dataset: str, link: bool, split: Optional[str], queue: bool) -> None:
-    from studio.transfer import import_dataset
+def _import(fmt: str, source: Path, dataset: str, link: bool, split: Optional[str], where: dict,
+            classes: Optional[str] = None) -> None:
+    from studio.jobs.kinds import ImportSpec
 
     _ensure_db()
-    if queue:
-        _enqueue("import", {"format": fmt, "source": str(source.resolve()), "dataset": dataset,
-                            "link": link, "split": split})
-        return
-    with tqdm_progress(f"import {fmt}") as progress:
-        report = import_dataset(fmt=fmt, source=source, dataset=dataset, link=link, split=split, progress=progress)
-    typer.echo(f"{dataset}: +{report.images_added} images, +{report.annotations_added} annotations, "
-               f"{len(report.duplicates)} duplicates, {len(report.skipped)} skipped")
+    names: tuple[str, ...] = ()
+    if classes:
+        from studio.classes import parse_class_list
+
+        names = tuple(parse_class_list(classes))
+    spec = ImportSpec(format=fmt, source=source, dataset=dataset, link=link, split=split,  # type: ignore[arg-type]
+                      classes=names)
+    run_or_queue(spec, **where, default="here", show=_show_import)
+
+
+def _show_import(report: IngestReport) -> None:
+    typer.echo(f"{report.dataset}: +{report.images_added} images, +{report.annotations_added} annotations, "
+               f"{len(report.duplicates)} duplicates, {len(report.skipped)} skipped"
+               + (f"; new classes: {', '.join(report.classes_added)}" if report.classes_added else ""))
     for line in report.duplicates[:20]:
         typer.echo(f"  duplicate: {line}")
     for line in report.skipped[:50]:
@@ -186,47 +189,53 @@ def _import(fmt: str, source: Path, dataset: str, link: bool, split: Optional[st
 SourceArg = Annotated[Path, typer.Argument(help="folder, file, or .zip/.tar archive")]
 LinkOpt = Annotated[bool, typer.Option("--link", help="keep images where they are instead of copying them")]
 SplitOpt = Annotated[Optional[str], typer.Option(help="put every image in this split (train/val/test)")]
+ClassesOpt = Annotated[Optional[str], typer.Option(
+    "--classes", help="class names to create: 'a,b,c' or a file (one per line, classes.json, labels.txt)")]
+
+
+def _where(here: bool, queue: bool, wait: bool) -> dict:
+    return {"here": here, "queue": queue, "wait": wait}
 
 
 @import_app.command("images")
 def import_images(source: SourceArg, dataset: DatasetOpt, link: LinkOpt = False, split: SplitOpt = None,
-                  queue: QueueOpt = False) -> None:
-    """A folder of images (unreadable files are skipped and listed)."""
-    _import("images", source, dataset, link, split, queue)
+                  classes: ClassesOpt = None, here: HereOpt = False, queue: QueueOpt = False,
+                  wait: WaitOpt = False) -> None:
+    """A folder of images (unreadable files are skipped and listed); --classes names the classes to label."""
+    _import("images", source, dataset, link, split, _where(here, queue, wait), classes)
 
 
 @import_app.command("coco")
 def import_coco(source: SourceArg, dataset: DatasetOpt, link: LinkOpt = False, split: SplitOpt = None,
-                queue: QueueOpt = False) -> None:
+                here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False) -> None:
     """COCO instances JSON (polygons, RLE, crowd), or a folder with annotations.json + images/."""
-    _import("coco", source, dataset, link, split, queue)
+    _import("coco", source, dataset, link, split, _where(here, queue, wait))
 
 
 @import_app.command("yolo")
 def import_yolo(source: SourceArg, dataset: DatasetOpt, link: LinkOpt = False, split: SplitOpt = None,
-                queue: QueueOpt = False) -> None:
+                here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False) -> None:
     """YOLO-seg: data.yaml + images/ + labels/."""
-    _import("yolo", source, dataset, link, split, queue)
+    _import("yolo", source, dataset, link, split, _where(here, queue, wait))
 
 
 @import_app.command("masks")
 def import_masks(source: SourceArg, dataset: DatasetOpt, link: LinkOpt = False, split: SplitOpt = None,
-                 queue: QueueOpt = False) -> None:
+                 here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False) -> None:
     """Indexed/palette PNG masks (255 = unlabelled) + a classes file (VOC layout)."""
-    _import("masks", source, dataset, link, split, queue)
+    _import("masks", source, dataset, link, split, _where(here, queue, wait))
 
 
-def _export(fmt: str, out: Path, dataset: str, mode: str, version: Optional[int], force: bool, queue: bool) -> None:
-    from studio.transfer import export_dataset
+def _export(fmt: str, out: Path, dataset: str, mode: str, version: Optional[int], force: bool, where: dict) -> None:
+    from studio.jobs.kinds import ExportSpec
 
     _ensure_db()
-    if queue:
-        _enqueue("export", {"format": fmt, "dataset": dataset, "out": str(out.resolve()), "mode": mode,
-                            "version": version, "force": force})
-        return
-    with tqdm_progress(f"export {fmt}") as progress:
-        report = export_dataset(fmt=fmt, dataset=dataset, out=out, mode=mode, version=version, force=force,
-                                progress=progress)
+    spec = ExportSpec(format=fmt, dataset=dataset, out=out, mode=mode, version=version,  # type: ignore[arg-type]
+                      force=force)
+    run_or_queue(spec, **where, default="here", show=_show_export)
+
+
+def _show_export(report: ExportReport) -> None:
     typer.echo(f"wrote {report.path}: {report.images} images, {report.annotations} objects; "
                f"checked {report.checked}, min IoU {report.min_iou:.3f}"
                + (f", {report.rle_fallbacks} masks with holes kept as RLE" if report.rle_fallbacks else ""))
@@ -242,23 +251,24 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="replace an existing out
 @export_app.command("coco")
 def export_coco(out: OutArg, dataset: DatasetOpt,
                 mode: Annotated[str, typer.Option(help="rle, or polygon (masks with holes stay RLE)")] = "rle",
-                version: VersionOpt = None, force: ForceOpt = False, queue: QueueOpt = False) -> None:
+                version: VersionOpt = None, force: ForceOpt = False, here: HereOpt = False, queue: QueueOpt = False,
+                wait: WaitOpt = False) -> None:
     """COCO instances JSON + images/."""
-    _export("coco", out, dataset, mode, version, force, queue)
+    _export("coco", out, dataset, mode, version, force, _where(here, queue, wait))
 
 
 @export_app.command("yolo")
 def export_yolo(out: OutArg, dataset: DatasetOpt, version: VersionOpt = None, force: ForceOpt = False,
-                queue: QueueOpt = False) -> None:
+                here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False) -> None:
     """YOLO-seg (holes joined to their outline so they survive rasterising)."""
-    _export("yolo", out, dataset, "polygon", version, force, queue)
+    _export("yolo", out, dataset, "polygon", version, force, _where(here, queue, wait))
 
 
 @export_app.command("masks")
 def export_masks(out: OutArg, dataset: DatasetOpt, version: VersionOpt = None, force: ForceOpt = False,
-                 queue: QueueOpt = False) -> None:
+                 here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False) -> None:
     """Palette PNG masks + classes.json."""
-    _export("masks", out, dataset, "rle", version, force, queue)
+    _export("masks", out, dataset, "rle", version, force, _where(here, queue, wait))
 
 
 # ---- jobs ------------------------------------------------------------------------------

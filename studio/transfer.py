@@ -17,7 +17,7 @@ from studio.datasets import IngestReport, doc_from_dataset, doc_from_version, in
 from studio.db import session_scope
 from studio.errors import InvalidInput
 from studio.formats._files import refuse_existing
-from studio.formats.records import DatasetDoc, ExportReport, ImageRecord
+from studio.formats.records import ClassRecord, DatasetDoc, ExportReport, ImageRecord
 from studio.images import is_image_name
 from studio.progress import ProgressFn, null_progress
 
@@ -88,14 +88,18 @@ def load_doc(fmt: str, source: Path, *, images_root: Path | None = None, split: 
 
 
 def import_dataset(*, fmt: str, source: Path, dataset: str, link: bool = False, split: str | None = None,
-                   images_root: Path | None = None, progress: ProgressFn = null_progress) -> IngestReport:
+                   images_root: Path | None = None, classes: list[str] | None = None,
+                   progress: ProgressFn = null_progress) -> IngestReport:
     """Import ``source`` into ``dataset`` (created if needed).
 
-    Folder imports skip and list files that are not readable images; annotated formats
-    are refused whole on any error, leaving the database unchanged.
+    ``classes``: names to create besides those the source defines (a folder of images has
+    none), in the same transaction. Folder imports skip and list files that are not readable
+    images; annotated formats are refused whole on any error, leaving the database unchanged.
     """
     progress(0.0, f"reading {source}")
     doc = load_doc(fmt, Path(source), images_root=images_root, split=split or "train")
+    if classes:
+        _add_class_names(doc, classes)
     if split:
         for image in doc.images:
             image.split = split
@@ -106,6 +110,21 @@ def import_dataset(*, fmt: str, source: Path, dataset: str, link: bool = False, 
     report = ingest_doc(doc, dataset=dataset, link=link, skip_bad_images=(fmt == "images"), progress=progress)
     report.skipped.extend(not_images)
     return report
+
+
+def _add_class_names(doc: DatasetDoc, names: list[str]) -> None:
+    """Append ``names`` missing from ``doc.classes`` (validated; indexes after the doc's own)."""
+    from studio.classes import clean_class_name
+
+    known = {c.name for c in doc.classes}
+    next_index = max((c.index for c in doc.classes), default=0) + 1
+    for raw in names:
+        name = clean_class_name(raw)
+        if name in known:
+            continue
+        doc.classes.append(ClassRecord(name=name, index=next_index))
+        known.add(name)
+        next_index += 1
 
 
 def export_dataset(*, fmt: str, dataset: str, out: Path, mode: str = "rle", version: int | None = None,

@@ -6,6 +6,8 @@ from typing import Any
 
 import streamlit as st
 
+from studio.jobs import job_result
+from studio.jobs.kinds import BenchSpec, TrainSpec
 from studio.plots import training_curves
 from studio.tables import Job, JobStatus
 
@@ -22,9 +24,10 @@ def training_job_panel(job: Job) -> None:
     rows = epoch_rows(job.id)
     if rows:
         st.plotly_chart(training_curves(rows), width="stretch", key=f"curves-{job.id}-{len(rows)}")
-    if job.status == JobStatus.succeeded.value and job.result:
-        st.success(f"Model version **{job.result.get('model')}**: best {config.get('monitor') or 'metric'} "
-                   f"{job.result.get('best_metric', 0):.4f} at epoch {job.result.get('best_epoch')}")
+    outcome = job_result(job, TrainSpec) if job.kind == TrainSpec.kind else None
+    if outcome is not None:
+        st.success(f"Model version **{outcome.model}**: best val {outcome.monitor} {outcome.best_metric:.4f} "
+                   f"at epoch {outcome.best_epoch}")
     elif job.status == JobStatus.failed.value:
         st.error(job.error or "failed")
 
@@ -53,7 +56,7 @@ def benchmark_table(models: list[str], key: str) -> None:
                                help="onnx needs an exported file")
     if right.button("Queue benchmark", key=f"{key}_bench_go", icon=":material/speed:"):
         try:
-            job_id = enqueue("bench", {"model": model, "runtime": runtime})
+            job_id = enqueue(BenchSpec(model=model, runtime=runtime))
             st.toast(f"benchmark queued as job {job_id[:8]}; the table fills when it is done (Jobs page)")
         except StudioError as exc:
             st.error(str(exc))

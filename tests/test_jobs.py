@@ -4,6 +4,7 @@ file and a real Redis server. Every test that runs jobs runs them on a real work
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -14,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from studio.errors import InvalidInput, NotFound
+from studio.jobs.kinds import SleepResult, SleepSpec
 from studio.tables import JobStatus
 
-LONG = {"seconds": 60, "steps": 60}  # a sleep job that runs until it is cancelled
+LONG = SleepSpec(seconds=60, steps=60)  # a sleep job that runs until it is cancelled
 
 
 def reset_caches() -> None:
@@ -110,9 +112,9 @@ def worker(queue_url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
 def test_a_job_runs_to_success(worker: subprocess.Popen[bytes]) -> None:
     from studio.jobs import enqueue, get_job, wait
 
-    job_id = enqueue("sleep", {"seconds": 0.3, "steps": 3})
+    job_id = enqueue(SleepSpec(seconds=0.3, steps=3))
     queued = get_job(job_id)
-    assert queued.kind == "sleep" and queued.params == {"seconds": 0.3, "steps": 3}
+    assert queued.kind == "sleep" and queued.params == {"seconds": 0.3, "steps": 3, "fail": False}
     assert queued.queue_task_id  # huey's task id, to revoke it while queued
     job = wait(job_id, timeout=20)
     assert job.status == JobStatus.succeeded
@@ -126,7 +128,7 @@ def test_a_job_runs_to_success(worker: subprocess.Popen[bytes]) -> None:
 def test_progress_is_visible_while_running(worker: subprocess.Popen[bytes]) -> None:
     from studio.jobs import enqueue, get_job, wait
 
-    job_id = enqueue("sleep", {"seconds": 2.0, "steps": 4})
+    job_id = enqueue(SleepSpec(seconds=2.0, steps=4))
     seen: list[float] = []
 
     def partial_progress() -> bool:
@@ -145,18 +147,18 @@ def test_progress_is_visible_while_running(worker: subprocess.Popen[bytes]) -> N
 def test_a_failing_body_is_recorded(worker: subprocess.Popen[bytes]) -> None:
     from studio.jobs import enqueue, wait
 
-    job = wait(enqueue("sleep", {"seconds": 0.2, "steps": 2, "fail": True}), timeout=20)
+    job = wait(enqueue(SleepSpec(seconds=0.2, steps=2, fail=True)), timeout=20)
     assert job.status == JobStatus.failed
     assert job.error == "RuntimeError: failing on purpose at step 2/2 (params fail=true)"
-    assert "Traceback" in job.log and "sleep_body" in job.log
+    assert "Traceback" in job.log and "in run" in job.log and "diagnostic.py" in job.log
     assert job.result is None and job.finished_at is not None
 
 
 def test_list_jobs_newest_first_with_filters(worker: subprocess.Popen[bytes]) -> None:
     from studio.jobs import enqueue, list_jobs, wait
 
-    first = enqueue("sleep", {"seconds": 0, "steps": 1})
-    second = enqueue("sleep", {"seconds": 0, "steps": 1, "fail": True})
+    first = enqueue(SleepSpec(seconds=0, steps=1))
+    second = enqueue(SleepSpec(seconds=0, steps=1, fail=True))
     wait(first, timeout=20), wait(second, timeout=20)
     assert [j.id for j in list_jobs()] == [second, first]
     assert [j.id for j in list_jobs(kind="sleep", limit=1)] == [second]
@@ -168,7 +170,7 @@ def test_list_jobs_newest_first_with_filters(worker: subprocess.Popen[bytes]) ->
 def test_cancel_a_running_job(worker: subprocess.Popen[bytes]) -> None:
     from studio.jobs import cancel, enqueue, get_job, wait
 
-    job_id = enqueue("sleep", LONG)
+    job_id = enqueue(LONG)
     wait_until(lambda: get_job(job_id).worker_pid, 20, "the job's child process")
     asked = cancel(job_id)
     assert asked.status == JobStatus.running and asked.cancel_requested
@@ -179,9 +181,9 @@ def test_cancel_a_running_job(worker: subprocess.Popen[bytes]) -> None:
 def test_cancel_a_queued_job_and_it_never_runs(worker: subprocess.Popen[bytes]) -> None:
     from studio.jobs import cancel, enqueue, get_job, wait
 
-    blockers = [enqueue("sleep", LONG) for _ in range(2)]  # keep both worker threads busy
+    blockers = [enqueue(LONG) for _ in range(2)]  # keep both worker threads busy
     wait_until(lambda: all(get_job(b).status == JobStatus.running for b in blockers), 20, "both threads busy")
-    job_id = enqueue("sleep", {"seconds": 0, "steps": 1})
+    job_id = enqueue(SleepSpec(seconds=0, steps=1))
     assert get_job(job_id).status == JobStatus.queued
     assert cancel(job_id).status == JobStatus.cancelled
     for blocker in blockers:
@@ -195,7 +197,7 @@ def test_cancel_a_queued_job_and_it_never_runs(worker: subprocess.Popen[bytes]) 
 def test_cancel_a_finished_job_changes_nothing(worker: subprocess.Popen[bytes]) -> None:
     from studio.jobs import cancel, enqueue, wait
 
-    done = wait(enqueue("sleep", {"seconds": 0, "steps": 1}), timeout=20)
+    done = wait(enqueue(SleepSpec(seconds=0, steps=1)), timeout=20)
     again = cancel(done.id)
     assert again.status == JobStatus.succeeded and not again.cancel_requested
     assert again.finished_at == done.finished_at
@@ -204,7 +206,7 @@ def test_cancel_a_finished_job_changes_nothing(worker: subprocess.Popen[bytes]) 
 def test_wait_times_out_naming_the_status(worker: subprocess.Popen[bytes]) -> None:
     from studio.jobs import cancel, enqueue, wait
 
-    job_id = enqueue("sleep", LONG)
+    job_id = enqueue(LONG)
     with pytest.raises(TimeoutError, match=rf"job {job_id} \(sleep\) still (queued|running) after 0.3 s at 0%"):
         wait(job_id, timeout=0.3, poll=0.05)
     cancel(job_id)
@@ -215,15 +217,50 @@ def test_wait_times_out_naming_the_status(worker: subprocess.Popen[bytes]) -> No
     ("kind", "params", "message"),
     [
         ("no-such-kind", {}, r"unknown job kind 'no-such-kind'; expected one of: .*export.*import.*sleep"),  # no such kind
-        ("sleep", {"when": object()}, r"job params must be JSON"),  # params are stored as JSON
+        ("sleep", {"seconds": "long"}, r"sleep job field seconds: 'long'; expected a number"),  # typed fields
+        ("sleep", {"wait": 1}, r"unknown field\(s\) wait; expected some of seconds, steps, fail"),  # no stray keys
+        ("sleep", {"steps": 0}, r"expected seconds >= 0 and steps >= 1"),  # validated values
     ],
 )
-def test_enqueue_refuses_bad_input(queue_url: str, kind: str, params: dict, message: str) -> None:
-    from studio.jobs import enqueue, list_jobs
+def test_specs_refuse_bad_params(queue_url: str, kind: str, params: dict, message: str) -> None:
+    from studio.jobs import list_jobs, load_spec
 
     with pytest.raises(InvalidInput, match=message):
-        enqueue(kind, params)
+        load_spec(kind, params)
     assert list_jobs() == []  # nothing half-written
+
+
+def test_enqueue_takes_specs_only(queue_url: str) -> None:
+    from studio.jobs import enqueue, list_jobs
+
+    with pytest.raises(TypeError, match="enqueue expects a job spec"):
+        enqueue({"kind": "sleep"})  # type: ignore[arg-type]
+    assert list_jobs() == []
+
+
+def test_a_spec_round_trips_through_its_params(queue_url: str) -> None:
+    from studio.jobs import load_spec
+    from studio.jobs.kinds import BenchSpec, TrainSpec
+    from studio.training.config import TrainConfig
+
+    spec = TrainSpec(config=TrainConfig(dataset="shelves", dataset_version=3, epochs=2), run_id="r1")
+    again = load_spec("train", json.loads(json.dumps(spec.to_params())))
+    assert again == spec and again.config.epochs == 2
+    bench = BenchSpec(model="m", size=(64, 48))
+    assert load_spec("bench", json.loads(json.dumps(bench.to_params()))) == bench  # the tuple comes back a tuple
+
+
+def test_the_inline_queue_runs_a_job_in_this_process(studio_env: dict[str, str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio.jobs import INLINE_URL, enqueue, get_job, job_result
+
+    monkeypatch.setenv("STUDIO_QUEUE_URL", INLINE_URL)
+    reset_caches()
+    done = get_job(enqueue(SleepSpec(seconds=0, steps=2)))  # has run when enqueue returns
+    assert done.status == JobStatus.succeeded and done.worker_host == "inline"
+    assert job_result(done, SleepSpec) == SleepResult(slept=0.0, steps=2)
+    failed = get_job(enqueue(SleepSpec(seconds=0, steps=2, fail=True)))
+    assert failed.status == JobStatus.failed and "failing on purpose" in failed.error
 
 
 def test_an_unknown_job_is_not_found(queue_url: str) -> None:
@@ -250,11 +287,12 @@ def test_list_jobs_refuses_an_unknown_status(queue_url: str) -> None:
     ],
 )
 def test_make_huey_picks_the_storage_by_scheme(tmp_path: Path, url: str, storage: str) -> None:
-    from studio.jobs import RUN_JOB_TASK, make_huey
+    from studio.jobs import make_huey
+    from studio.jobs.queue import RUN_JOB_TASK
 
     huey = make_huey(url.format(tmp=tmp_path))
     assert type(huey.storage).__name__ == storage
-    assert f"studio.jobs.{RUN_JOB_TASK}" in huey._registry._registry  # the one task, same name everywhere
+    assert f"studio.jobs.queue.{RUN_JOB_TASK}" in huey._registry._registry  # the one task, same name everywhere
 
 
 @pytest.mark.parametrize("url", ["postgresql://db/queue", "queue.db", "sqlite:///:memory:"])
@@ -269,19 +307,21 @@ def test_progress_writes_are_throttled_but_never_stale(
     studio_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import studio.jobs as jobs
+    import studio.jobs.rows as rows
     from studio.db import session_scope
+    from studio.jobs.context import PROGRESS_INTERVAL_S
     from studio.tables import Job
 
     with session_scope() as session:
         session.add(Job(id="j1", kind="sleep", status=JobStatus.running))
     writes: list[dict] = []
-    real_update = jobs.update_job
-    monkeypatch.setattr(jobs, "update_job", lambda job_id, **kw: writes.append(kw) or real_update(job_id, **kw))
-    ctx = jobs.JobContext("j1", {})
+    real_update = rows.update_job
+    monkeypatch.setattr(rows, "update_job", lambda job_id, **kw: writes.append(kw) or real_update(job_id, **kw))
+    ctx = jobs.RowContext("j1")
     for i in range(1, 100):
         ctx.progress(i / 100, f"item {i}")  # a burst: 99 reports in a few milliseconds
     assert len(writes) == 1 and jobs.get_job("j1").message == "item 1"  # the first one at once
-    time.sleep(jobs.PROGRESS_INTERVAL_S + 0.2)
+    time.sleep(PROGRESS_INTERVAL_S + 0.2)
     assert len(writes) == 2 and jobs.get_job("j1").message == "item 99"  # then the latest, by a timer
     ctx.progress(1.0, "done")
     assert len(writes) == 3 and jobs.get_job("j1").progress == 1.0  # the final one is never held back

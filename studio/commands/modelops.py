@@ -5,7 +5,8 @@ Where the work runs (one convention for all):
 
 - ``studio evaluate``, ``studio bench`` and ``studio prelabel`` are long work: by default they
   queue a job for the worker and print its id (``studio jobs show ID``); ``--wait`` also
-  waits for it and prints its result; ``--now`` runs it here instead, with a progress bar.
+  follows it and prints its result; ``--here`` runs it in this terminal, with a progress bar
+  (``studio.commands.common.run_or_queue``, the convention of every job command).
 - ``studio export onnx|torchscript`` and ``studio compare`` run here (short, and their output
   is what the user is waiting for). ``studio compare`` evaluates a version that has no
   evaluation on the split first, in this process.
@@ -20,35 +21,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from studio.commands.common import enqueue_and_tell, ensure_db, print_json, tqdm_progress
+from studio.commands.common import (HereOpt, QueueOpt, TimeoutOpt, WaitOpt, ensure_db, print_json, run_or_queue,
+                                    tqdm_progress)
 
 ModelArg = Annotated[str, typer.Argument(help="model version name or id (see `studio models list`)")]
-WaitOpt = Annotated[bool, typer.Option("--wait", help="queue the job and wait for its result")]
-NowOpt = Annotated[bool, typer.Option("--now", help="run here, not on the worker (progress bar)")]
-TimeoutOpt = Annotated[float, typer.Option(help="seconds --wait waits before giving up (the job keeps running)")]
 RuntimeOpt = Annotated[str, typer.Option(help="torch or onnx (needs `studio export onnx MODEL` first)")]
 DeviceOpt = Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N; default STUDIO_DEVICE (auto)")]
-
-
-def _queue_or_run(kind: str, params: dict[str, Any], wait: bool, now: bool, timeout: float,
-                  run_here: Any, show: Any) -> None:
-    """The convention of the module docstring: queue (and optionally wait) or run here."""
-    if wait and now:
-        raise typer.BadParameter("--wait and --now exclude each other: --now runs here, --wait waits for the worker")
-    if now:
-        with tqdm_progress(kind) as progress:
-            show(run_here(progress))
-        return
-    job_id = enqueue_and_tell(kind, params)
-    if wait:
-        from studio.errors import StudioError
-        from studio.jobs import wait as wait_for
-        from studio.tables import JobStatus
-
-        job = wait_for(job_id, timeout=timeout)
-        if job.status != JobStatus.succeeded:
-            raise StudioError(f"job {job_id} {job.status}: {job.error or job.message}")
-        show(job.result)
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -60,28 +38,21 @@ def evaluate(model: ModelArg,
              split: Annotated[str, typer.Option(help="split of the dataset version")] = "val",
              dataset_version: Annotated[Optional[int], typer.Option(
                  "--dataset-version", help="dataset version id (default: the one the model was trained on)")] = None,
-             runtime: RuntimeOpt = "torch", device: DeviceOpt = None, wait: WaitOpt = False, now: NowOpt = False,
-             timeout: TimeoutOpt = 3600.0) -> None:
+             runtime: RuntimeOpt = "torch", device: DeviceOpt = None, here: HereOpt = False, queue: QueueOpt = False,
+             wait: WaitOpt = False, timeout: TimeoutOpt = 3600.0) -> None:
     """Score a model version on a split: mIoU / AP / accuracy, per class, per image (queued by default)."""
+    from studio.jobs.kinds import EvaluateResult, EvaluateSpec
+
     ensure_db()
 
-    def here(progress: Any) -> dict[str, Any]:
-        from studio.evaluation.run import evaluate_version
-        from studio.evaluation.views import get_evaluation
+    def show(result: EvaluateResult) -> None:
+        typer.echo(f"evaluation {result.evaluation_id} of {result.model} ({result.image_count} images):")
+        _print_summary(result.summary)
+        typer.echo(f"  files in {result.folder}")
 
-        view = get_evaluation(evaluate_version(model, dataset_version, split, progress, runtime=runtime, device=device))
-        return {"evaluation_id": view.id, "model": view.model, "summary": view.summary,
-                "image_count": view.image_count, "folder": str(view.folder)}
-
-    def show(result: dict[str, Any]) -> None:
-        typer.echo(f"evaluation {result['evaluation_id']} of {result['model']} ({result['image_count']} images):")
-        _print_summary(result["summary"])
-        if result.get("folder"):
-            typer.echo(f"  files in {result['folder']}")
-
-    params = {"model": model, "split": split, "dataset_version": dataset_version, "runtime": runtime,
-              "device": device}
-    _queue_or_run("evaluate", params, wait, now, timeout, here, show)
+    spec = EvaluateSpec(model=model, split=split, dataset_version=dataset_version, runtime=runtime,  # type: ignore[arg-type]
+                        device=device)
+    run_or_queue(spec, here=here, queue=queue, wait=wait, default="queue", show=show, timeout=timeout)
 
 
 def evaluations(model: Annotated[Optional[str], typer.Argument(help="only this model version")] = None) -> None:
@@ -167,28 +138,23 @@ def bench(model: ModelArg, runtime: RuntimeOpt = "torch",
           size: Annotated[Optional[int], typer.Option(help="square input side (default by task: 512 / 640 / 224)")] = None,
           warmup: Annotated[int, typer.Option(help="untimed passes first")] = 3,
           iters: Annotated[int, typer.Option(help="timed passes")] = 20,
-          device: DeviceOpt = None, wait: WaitOpt = False, now: NowOpt = False, timeout: TimeoutOpt = 1800.0) -> None:
+          device: DeviceOpt = None, here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False,
+          timeout: TimeoutOpt = 1800.0) -> None:
     """Time a model version's forward pass (latency, FPS, peak memory) and store it (queued by default)."""
+    from studio.jobs.kinds import BenchOutcome, BenchSpec
+
     ensure_db()
 
-    def here(progress: Any) -> dict[str, Any]:
-        from studio.benchmarking import benchmark, store_benchmark
+    def show(outcome: BenchOutcome) -> None:
+        r = outcome.result
+        memory = f", peak memory +{r.peak_memory_mb:.0f} MB" if r.peak_memory_mb is not None else ""
+        typer.echo(f"{r.model} {r.runtime} on {r.device}, batch {r.batch_size} at "
+                   f"{'x'.join(map(str, r.size))}: {r.latency_mean_ms:.1f} ± {r.latency_std_ms:.1f} ms "
+                   f"(p95 {r.latency_p95_ms:.1f}), {r.fps:.1f} images/s{memory}")
 
-        progress(0.05, "timing")
-        result = benchmark(model, runtime, batch_size=batch_size, size=size, warmup=warmup, iters=iters,
-                           device=device)
-        progress(1.0, "done")
-        return {**result.as_dict(), "benchmark_id": store_benchmark(result.model_version_id, result)}
-
-    def show(r: dict[str, Any]) -> None:
-        memory = f", peak memory +{r['peak_memory_mb']:.0f} MB" if r.get("peak_memory_mb") is not None else ""
-        typer.echo(f"{r['model']} {r['runtime']} on {r['device']}, batch {r['batch_size']} at "
-                   f"{'x'.join(map(str, r['size']))}: {r['latency_mean_ms']:.1f} ± {r['latency_std_ms']:.1f} ms "
-                   f"(p95 {r['latency_p95_ms']:.1f}), {r['fps']:.1f} images/s{memory}")
-
-    params = {"model": model, "runtime": runtime, "batch_size": batch_size, "size": size, "warmup": warmup,
-              "iters": iters, "device": device}
-    _queue_or_run("bench", params, wait, now, timeout, here, show)
+    spec = BenchSpec(model=model, runtime=runtime, batch_size=batch_size, size=size, warmup=warmup,  # type: ignore[arg-type]
+                     iters=iters, device=device)
+    run_or_queue(spec, here=here, queue=queue, wait=wait, default="queue", show=show, timeout=timeout)
 
 
 def prelabel(model: ModelArg, dataset: Annotated[str, typer.Argument(help="dataset whose images get drafts")],
@@ -198,28 +164,22 @@ def prelabel(model: ModelArg, dataset: Annotated[str, typer.Argument(help="datas
                                                        "(default: replace them)")] = False,
              include_labelled: Annotated[bool, typer.Option("--include-labelled",
                                                             help="also images with accepted annotations")] = False,
-             runtime: RuntimeOpt = "torch", device: DeviceOpt = None, wait: WaitOpt = False, now: NowOpt = False,
-             timeout: TimeoutOpt = 3600.0) -> None:
+             runtime: RuntimeOpt = "torch", device: DeviceOpt = None, here: HereOpt = False, queue: QueueOpt = False,
+             wait: WaitOpt = False, timeout: TimeoutOpt = 3600.0) -> None:
     """Store a model version's predictions on a dataset as draft annotations (queued by default)."""
+    from studio.jobs.kinds import PrelabelSpec
+    from studio.prelabel import PrelabelReport
+
     ensure_db()
 
-    def here(progress: Any) -> dict[str, Any]:
-        import dataclasses
+    def show(r: PrelabelReport) -> None:
+        typer.echo(f"{r.annotations} drafts ({r.source}) on {r.labelled} of {r.images} images; "
+                   f"{r.skipped} already labelled, {r.replaced} earlier drafts replaced")
 
-        from studio.prelabel import prelabel as run
-
-        return dataclasses.asdict(run(model, dataset, split=split, min_score=min_score, replace_drafts=not keep_drafts,
-                                      include_labelled=include_labelled, runtime=runtime, device=device,
-                                      progress=progress))
-
-    def show(r: dict[str, Any]) -> None:
-        typer.echo(f"{r['annotations']} drafts ({r['source']}) on {r['labelled']} of {r['images']} images; "
-                   f"{r['skipped']} already labelled, {r['replaced']} earlier drafts replaced")
-
-    params = {"model": model, "dataset": dataset, "split": split, "min_score": min_score,
-              "replace_drafts": not keep_drafts, "include_labelled": include_labelled, "runtime": runtime,
-              "device": device}
-    _queue_or_run("prelabel", params, wait, now, timeout, here, show)
+    spec = PrelabelSpec(model=model, dataset=dataset, split=split, min_score=min_score,  # type: ignore[arg-type]
+                        replace_drafts=not keep_drafts, include_labelled=include_labelled, runtime=runtime,
+                        device=device)
+    run_or_queue(spec, here=here, queue=queue, wait=wait, default="queue", show=show, timeout=timeout)
 
 
 def register(app: typer.Typer) -> None:

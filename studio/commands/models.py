@@ -1,22 +1,21 @@
 """`studio train`, `studio tune` and `studio models list|show|import|remove|cleanup`.
 
 Training and tuning are queued as jobs for the worker by default (``--wait`` follows the
-job with a progress bar); ``--here`` runs them in this process instead.
+job with a progress bar; ``--here`` runs them in this terminal instead). Either way the
+dataset version is fixed now (a snapshot is taken, or an identical one reused), so what the
+run reads is what the dataset holds when the command is given.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from studio.commands.common import ensure_db, enqueue_and_tell, print_json, tqdm_progress
+from studio.commands.common import HereOpt, QueueOpt, WaitOpt, ensure_db, print_json, run_or_queue
 
 ConfigArg = Annotated[Optional[Path], typer.Argument(help="training config YAML (fields of TrainConfig)")]
-HereOpt = Annotated[bool, typer.Option("--here", help="run in this process instead of queueing a job")]
-WaitOpt = Annotated[bool, typer.Option("--wait", help="wait for the queued job, with a progress bar")]
 
 
 def _config(config: Optional[Path], overrides: dict[str, Any]) -> Any:
@@ -25,34 +24,6 @@ def _config(config: Optional[Path], overrides: dict[str, Any]) -> Any:
     if config is not None:
         return TrainConfig.from_yaml(config, **overrides)
     return TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
-
-
-def follow(job_id: str, desc: str) -> dict[str, Any]:
-    """Wait for a job with a progress bar; its result (StudioError when it did not succeed)."""
-    from studio.errors import StudioError
-    from studio.jobs import get_job
-
-    with tqdm_progress(desc) as progress:
-        while True:
-            job = get_job(job_id)
-            progress(job.progress, job.message or job.status)
-            if job.status in ("succeeded", "failed", "cancelled"):
-                break
-            time.sleep(0.5)
-    if job.status != "succeeded":
-        raise StudioError(f"job {job_id} {job.status}: {job.error or job.message}")
-    return job.result or {}
-
-
-def _run_or_queue(kind: str, params: dict[str, Any], here: bool, wait: bool, run_here: Any) -> None:
-    if here:
-        with tqdm_progress(kind) as progress:
-            result = run_here(progress)
-        print_json(result)
-        return
-    job_id = enqueue_and_tell(kind, params)
-    if wait:
-        print_json(follow(job_id, kind))
 
 
 def register(app: typer.Typer) -> None:
@@ -73,27 +44,16 @@ def register(app: typer.Typer) -> None:
         image_size: Annotated[Optional[int], typer.Option(help="training side in pixels")] = None,
         batch_size: Annotated[Optional[int], typer.Option(help="batch size")] = None,
         lr: Annotated[Optional[float], typer.Option(help="peak learning rate")] = None,
-        here: HereOpt = False, wait: WaitOpt = False,
+        here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False,
     ) -> None:
         """Train a model on a dataset version and register it (CONFIG.yaml and/or options)."""
-        from studio.training.run import ensure_snapshot, new_run_id
+        from studio.jobs.kinds import TrainSpec
 
         ensure_db()
         cfg = _config(config, {"architecture": arch, "backbone": backbone, "dataset": dataset,
                                "dataset_version": version, "task": task, "epochs": epochs,
                                "image_size": image_size, "batch_size": batch_size, "lr": lr})
-        cfg = ensure_snapshot(cfg)  # the version is fixed when queued, not when the worker gets to it
-        run_id = new_run_id()
-
-        def here_fn(progress: Any) -> dict[str, Any]:
-            from studio.training.loop import TrainHooks
-            from studio.training.run import run_training
-
-            outcome = run_training(cfg, run_id, TrainHooks(progress=progress, log=lambda line: None))
-            return {"model": outcome.version.name if outcome.version else None,
-                    "best_metric": outcome.result.best_metric, "epochs": outcome.result.epochs_run}
-
-        _run_or_queue("train", {"config": cfg.to_dict(), "run_id": run_id}, here, wait, here_fn)
+        run_or_queue(TrainSpec(config=cfg), here=here, queue=queue, wait=wait, default="queue", show=print_json)
 
     @app.command()
     def tune(
@@ -105,34 +65,22 @@ def register(app: typer.Typer) -> None:
         backbone: Annotated[Optional[str], typer.Option(help="encoder / size")] = None,
         dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="dataset name")] = None,
         epochs: Annotated[Optional[int], typer.Option(help="epochs per trial")] = None,
-        here: HereOpt = False, wait: WaitOpt = False,
+        here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False,
     ) -> None:
         """Search hyper-parameters with Optuna (study stored beside the database); registers the best."""
         import yaml
 
         from studio.errors import InvalidInput
-        from studio.training.run import ensure_snapshot, new_run_id
-        from studio.training.tune import check_space
+        from studio.jobs.kinds import TuneSpec
 
         ensure_db()
-        cfg = ensure_snapshot(_config(config, {"architecture": arch, "backbone": backbone, "dataset": dataset,
-                                               "epochs": epochs}))
         try:
-            search = check_space(yaml.safe_load(space.read_text())) if space else None
+            search = yaml.safe_load(space.read_text()) if space else None
         except (OSError, yaml.YAMLError) as exc:
             raise InvalidInput(f"{space}: not a readable YAML search space ({exc})") from None
-        run_id = new_run_id()
-
-        def here_fn(progress: Any) -> dict[str, Any]:
-            from studio.training.loop import TrainHooks
-            from studio.training.tune import run_search
-
-            outcome = run_search(cfg, run_id, trials, search, TrainHooks(progress=progress, log=lambda line: None))
-            return {"model": outcome.version.name if outcome.version else None, "best_trial": outcome.best.number,
-                    "best_value": outcome.best.value, "best_params": outcome.best.params}
-
-        _run_or_queue("tune", {"config": cfg.to_dict(), "run_id": run_id, "trials": trials, "space": search},
-                      here, wait, here_fn)
+        cfg = _config(config, {"architecture": arch, "backbone": backbone, "dataset": dataset, "epochs": epochs})
+        run_or_queue(TuneSpec(config=cfg, trials=trials, space=search), here=here, queue=queue, wait=wait,
+                     default="queue", show=print_json)
 
     @models_app.command("list")
     def models_list(task: Annotated[Optional[str], typer.Option(help="only this task")] = None) -> None:

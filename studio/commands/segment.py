@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from studio.commands.common import HereOpt, QueueOpt, TimeoutOpt, WaitOpt
 from studio.errors import StudioError
 
 
@@ -67,25 +68,15 @@ def _embed(
     dataset: Annotated[str, typer.Argument(help="dataset name")],
     segmenter: Annotated[Optional[str], typer.Option(help="auto | vit_b | vit_l | vit_h | fallback "
                                                           "(default STUDIO_SAM_MODEL)")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="wait for the job and print its result")] = False,
-    timeout: Annotated[float, typer.Option(help="seconds to wait with --wait")] = 24 * 3600,
+    here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False, timeout: TimeoutOpt = 24 * 3600,
 ) -> None:
-    """Queue a job that computes (and caches) the embedding of every image of DATASET."""
-    from studio.commands.common import enqueue_and_tell, ensure_db, print_json
-    from studio.datasets import list_datasets
-    from studio.jobs import wait as wait_for
+    """Compute (and cache) the embedding of every image of DATASET (queued for the worker by default)."""
+    from studio.commands.common import ensure_db, print_json, run_or_queue
+    from studio.jobs.kinds import EmbedSpec
 
     ensure_db()
-    names = [d.name for d in list_datasets()]
-    if dataset not in names:
-        raise StudioError(f"no dataset named {dataset!r}; existing: {', '.join(names) or '(none)'}")
-    params = {"dataset": dataset} | ({"segmenter": segmenter} if segmenter else {})
-    job_id = enqueue_and_tell("embed", params)
-    if wait:
-        job = wait_for(job_id, timeout=timeout)
-        if job.status != "succeeded":
-            raise StudioError(f"job {job_id} {job.status}: {job.error or job.message}")
-        print_json(job.result)
+    run_or_queue(EmbedSpec(dataset=dataset, segmenter=segmenter), here=here, queue=queue, wait=wait,
+                 default="queue", show=print_json, timeout=timeout)
 
 
 def register(app: typer.Typer) -> None:

@@ -195,8 +195,8 @@ def queue_training(dataset: str, *, architecture: str = "sign_gru", epochs: int 
     InvalidInput unless at least two glosses have ``min_clips`` clips each (nothing is queued).
     """
     from studio.jobs import enqueue
+    from studio.jobs.kinds import TrainSpec
     from studio.keypoints.dataset import snapshot
-    from studio.training.run import new_run_id
 
     counts = clip_counts(dataset)
     if not counts:
@@ -208,7 +208,7 @@ def queue_training(dataset: str, *, architecture: str = "sign_gru", epochs: int 
         raise InvalidInput(f"training needs at least 2 signs with at least {min_clips} clips each; {detail}")
     version = snapshot(dataset, note="teach a sign")
     config = training_config(dataset, version, architecture=architecture, epochs=epochs, **fields)
-    return enqueue("train", {"config": config.to_dict(), "run_id": new_run_id()})
+    return enqueue(TrainSpec(config=config))
 
 
 def newest_version(dataset: str) -> Any:
@@ -232,8 +232,8 @@ def newest_version(dataset: str) -> Any:
 
 def trained_version(job_id: str) -> str | None:
     """The model version a finished train job registered (None while it runs or when it failed)."""
-    from studio.jobs import get_job
+    from studio.jobs import job_result
+    from studio.jobs.kinds import TrainSpec
 
-    job = get_job(job_id)
-    result = job.result if isinstance(job.result, dict) else {}
-    return result.get("model") if str(getattr(job.status, "value", job.status)) == "succeeded" else None
+    outcome = job_result(job_id, TrainSpec)
+    return outcome.model if outcome is not None else None

@@ -5,6 +5,8 @@ a YAML file never silently falls back to a default."""
 from __future__ import annotations
 
 import dataclasses
+import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,13 @@ TASKS = ("semantic", "instance", "classification", "sequence")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("cosine", "step", "exponential", "none")
 LOSSES = ("ce", "focal", "dice", "compound")
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # run ids name folders: <data>/runs/<run_id>/
 MONITOR_DEFAULT = {"semantic": "miou", "instance": "map50", "classification": "accuracy", "sequence": "accuracy"}
+
+
+def new_run_id() -> str:
+    """A fresh run id (12 hex digits)."""
+    return uuid.uuid4().hex[:12]
 
 
 @dataclass

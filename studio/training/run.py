@@ -8,8 +8,6 @@ how a re-queued job continues after a worker died or the job was cancelled.
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from studio.config import get_settings
 from studio.errors import InvalidInput, StudioError
 from studio.registry import register_model
 from studio.tables import ModelVersion
-from studio.training.config import TrainConfig
+from studio.training.config import RUN_ID_PATTERN, TrainConfig, new_run_id  # noqa: F401 (new_run_id: re-exported)
 from studio.training.loop import TrainHooks, TrainResult, read_log, train
 
 
@@ -29,25 +27,17 @@ class RunOutcome:
     version: ModelVersion | None  # None when registration was not asked for
 
 
-def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
-
-
 def run_dir_for(run_id: str) -> Path:
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", run_id):
+    if not RUN_ID_PATTERN.fullmatch(run_id):
         raise InvalidInput(f"run id {run_id!r}: expected letters, digits, '-' or '_'")
     return get_settings().data_dir / "runs" / run_id
 
 
 def ensure_snapshot(config: TrainConfig) -> TrainConfig:
-    """Name the dataset version to read, taking a snapshot now when the config names none."""
-    if config.dataset_version is not None or config.task == "sequence":
-        return config
-    from studio.datasets import snapshot
+    """Name the dataset version to read (the one rule: ``studio.training.inputs``)."""
+    from studio.training.inputs import fix_dataset_version
 
-    version = snapshot(config.dataset, note="taken for training")
-    config.dataset_version = version.version
-    return config
+    return fix_dataset_version(config)
 
 
 def previous_epochs(run_id: str) -> list[dict[str, str]]:

@@ -15,15 +15,19 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from backend.tasks import child_alive, log_path, orphan_reason
 from backend.worker import recover_orphans
 from studio.db import session_scope
+from studio.errors import Conflict
 from studio.jobs import cancel, enqueue, get_job, wait
+from studio.jobs.kinds import ExportSpec, ImportSpec, SleepSpec
 from studio.tables import Job, JobStatus, utcnow
 from tests.backend.conftest import WorkerFactory
 
 HOST = socket.gethostname()
-LONG = {"seconds": 60, "steps": 60}  # a sleep job that runs until it is stopped
+LONG = SleepSpec(seconds=60, steps=60)  # a sleep job that runs until it is stopped
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -45,7 +49,7 @@ def running_child(job_id: str) -> int:
 
 def test_cancel_stops_the_running_child_within_2_s(start_worker: WorkerFactory) -> None:
     start_worker()
-    job_id = enqueue("sleep", LONG)
+    job_id = enqueue(LONG)
     pid = running_child(job_id)
     started = time.monotonic()
     cancel(job_id)
@@ -56,7 +60,7 @@ def test_cancel_stops_the_running_child_within_2_s(start_worker: WorkerFactory) 
 
 def test_a_failing_body_records_its_error_and_traceback(start_worker: WorkerFactory) -> None:
     start_worker()
-    job = wait(enqueue("sleep", {"seconds": 0.1, "steps": 2, "fail": True}), timeout=20)
+    job = wait(enqueue(SleepSpec(seconds=0.1, steps=2, fail=True)), timeout=20)
     assert job.status == JobStatus.failed
     assert job.error == "RuntimeError: failing on purpose at step 2/2 (params fail=true)"  # one line
     assert job.log.startswith("Traceback (most recent call last):")
@@ -66,7 +70,7 @@ def test_a_failing_body_records_its_error_and_traceback(start_worker: WorkerFact
 
 def test_a_child_killed_without_recording_fails_with_its_log(start_worker: WorkerFactory) -> None:
     start_worker()
-    job_id = enqueue("sleep", LONG)
+    job_id = enqueue(LONG)
     pid = running_child(job_id)
     os.kill(pid, signal.SIGKILL)  # e.g. the OOM killer: the body records nothing
     job = wait(job_id, timeout=10)
@@ -77,7 +81,7 @@ def test_a_child_killed_without_recording_fails_with_its_log(start_worker: Worke
 
 def test_a_worker_killed_mid_job_leaves_the_job_failed_not_running(start_worker: WorkerFactory) -> None:
     worker = start_worker()
-    job_id = enqueue("sleep", LONG)
+    job_id = enqueue(LONG)
     pid = running_child(job_id)
     worker.send_signal(signal.SIGKILL)  # no chance to clean up
     worker.wait()
@@ -91,7 +95,7 @@ def test_a_worker_killed_mid_job_leaves_the_job_failed_not_running(start_worker:
 
 def test_stopping_a_worker_fails_its_running_jobs(start_worker: WorkerFactory) -> None:
     worker = start_worker()
-    job_id = enqueue("sleep", LONG)
+    job_id = enqueue(LONG)
     pid = running_child(job_id)
     worker.terminate()  # SIGTERM: stop now
     assert worker.wait(10) == 0
@@ -144,8 +148,7 @@ def test_import_and_export_jobs_run_on_the_worker(start_worker: WorkerFactory, t
     source = tmp_path / "coco"
     save_coco(generate_demo(tmp_path / "demo", n_images=3, seed=1), source)
     start_worker()
-    imported = wait(enqueue("import", {"format": "coco", "source": str(source), "dataset": "shop",
-                                       "split": "val"}), timeout=60)
+    imported = wait(enqueue(ImportSpec(format="coco", source=source, dataset="shop", split="val")), timeout=60)
     assert imported.status == JobStatus.succeeded, imported.error
     stats = dataset_stats("shop")
     objects = sum(stats.annotations_by_class.values())
@@ -154,8 +157,8 @@ def test_import_and_export_jobs_run_on_the_worker(start_worker: WorkerFactory, t
     assert stats.images_by_split == {"val": 3}  # the job's split parameter reached the importer
 
     out = tmp_path / "export"
-    exported = wait(enqueue("export", {"format": "yolo", "dataset": "shop", "out": str(out)}), timeout=60)
+    exported = wait(enqueue(ExportSpec(format="yolo", dataset="shop", out=out)), timeout=60)
     assert exported.status == JobStatus.succeeded, exported.error
     assert exported.result["annotations"] == objects and (out / "data.yaml").is_file()
-    again = wait(enqueue("export", {"format": "yolo", "dataset": "shop", "out": str(out)}), timeout=60)
-    assert again.status == JobStatus.failed and "already exists" in again.error  # no silent overwrite
+    with pytest.raises(Conflict, match="already exists"):  # no silent overwrite, refused before it is queued
+        enqueue(ExportSpec(format="yolo", dataset="shop", out=out))

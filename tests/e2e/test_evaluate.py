@@ -23,7 +23,7 @@ def evaluated_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveS
     root = tmp_path_factory.mktemp("evaluate")
     (root / "train.yaml").write_text(TRAIN_YAML)
     with running_studio(root, ["train", "train.yaml", "--dataset", "shelves", "--here"],
-                        ["evaluate", "1", "--now"]) as studio:
+                        ["evaluate", "1", "--here"]) as studio:
         yield studio
 
 

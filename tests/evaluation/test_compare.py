@@ -109,7 +109,7 @@ def test_cli_compare_and_evaluate_now(setup: dict[str, Any]) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout[result.stdout.index("{"):])
     assert data["a"] == setup["a"].name and len(data["images"]) == 1 and data["metrics"][0]["metric"] == "miou"
-    result = runner.invoke(app, ["evaluate", setup["a"].name, "--now", "--split", "train"])
+    result = runner.invoke(app, ["evaluate", setup["a"].name, "--here", "--split", "train"])
     assert result.exit_code == 0 and "miou" in result.stdout, result.output
     assert setup["a"].name in runner.invoke(app, ["evaluations", setup["a"].name]).stdout
     for command in (["export", "onnx", "--help"], ["export", "torchscript", "--help"], ["bench", "--help"],

@@ -147,8 +147,11 @@ def _register(root: Path, dataset: str) -> str:
 
 
 def test_newest_version_of_a_dataset_and_the_version_a_job_made(studio_env: dict[str, str], tmp_path: Path) -> None:
-    from studio.jobs import enqueue, finish_job, update_job
-    from studio.tables import JobStatus
+    from studio.db import session_scope
+    from studio.jobs import finish_job, update_job
+    from studio.jobs.kinds import TrainSpec
+    from studio.tables import Job, JobStatus
+    from studio.training.config import TrainConfig
 
     assert newest_version("mine") is None
     older = _register(tmp_path, "mine")
@@ -157,10 +160,15 @@ def test_newest_version_of_a_dataset_and_the_version_a_job_made(studio_env: dict
     assert older != newer and newest_version("mine").name == newer
     assert newest_version("other").name != newer and newest_version("nope") is None
 
-    job_id = enqueue("train", {"config": {}, "run_id": "r1"})
+    job_id = "j1"  # a train job's row as the worker sees it (no worker runs here)
+    spec = TrainSpec(config=TrainConfig(task="sequence", architecture="sign_gru", dataset="mine"), run_id="r1")
+    with session_scope() as session:
+        session.add(Job(id=job_id, kind="train", params=spec.to_params()))
     assert trained_version(job_id) is None  # still queued
     update_job(job_id, status=JobStatus.running)
-    finish_job(job_id, JobStatus.succeeded, result={"model": newer, "model_id": 3})
+    finish_job(job_id, JobStatus.succeeded, result={
+        "model": newer, "model_id": 3, "run_id": "r1", "best_metric": 0.9, "monitor": "accuracy", "best_epoch": 2,
+        "epochs": 3, "resumed_from": 0, "stopped_early": False})
     assert trained_version(job_id) == newer
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from studio.jobs import enqueue, get_job
+from studio.jobs.kinds import SleepSpec
 from tests.pages.conftest import APP
 
 
 def test_a_queued_job_is_shown_and_can_be_cancelled(demo_studio: dict[str, str]) -> None:
-    job_id = enqueue("sleep", {"seconds": 5, "steps": 5})
+    job_id = enqueue(SleepSpec(seconds=5, steps=5))
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page("app_pages/jobs.py")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from studio.jobs import enqueue, wait
+from studio.jobs.kinds import EmbedSpec
 from studio.tables import JobStatus
 from tests.conftest import WorkerFactory
 
@@ -22,11 +23,11 @@ def test_embed_job_fills_the_cache_and_reports_unreadable_images(studio_env: dic
         stored = [resolve_stored_path(p) for p in session.exec(select(Image.stored_path).order_by(Image.id)).all()]
     stored[2].write_bytes(stored[2].read_bytes()[:200])  # a truncated file: counted, not fatal
     start_worker()
-    job = wait(enqueue("embed", {"dataset": "shelves", "segmenter": "fallback"}), timeout=120)
+    job = wait(enqueue(EmbedSpec(dataset="shelves", segmenter="fallback")), timeout=120)
     assert job.status == JobStatus.succeeded, (job.error, job.log)
     assert job.result["images"] == 3 and job.result["computed"] == 2 and job.result["failed"] == 1
     assert job.result["segmenter"] == "fallback-grabcut-v1" and job.result["seconds"] >= 0
     assert "skipped" in job.log and job.progress == 1.0
     assert get_cache().info().by_segmenter["fallback-grabcut-v1"]["entries"] == 2
-    again = wait(enqueue("embed", {"dataset": "shelves", "segmenter": "fallback"}), timeout=120)
+    again = wait(enqueue(EmbedSpec(dataset="shelves", segmenter="fallback")), timeout=120)
     assert again.result["cached"] == 2 and again.result["computed"] == 0

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from studio.jobs import cancel, enqueue, get_job, retry, wait
+from studio.jobs import cancel, enqueue, get_job, job_result, retry, wait
 from studio.tables import JobStatus
 from tests.backend.conftest import WorkerFactory
 from tests.backend.test_worker import wait_until
@@ -16,13 +16,14 @@ from tests.training.test_runs import load_demo, unet_config
 
 
 def test_cancel_then_retry_resumes_from_the_last_checkpoint(start_worker: WorkerFactory, tmp_path: Path) -> None:
+    from studio.jobs.kinds import TrainOutcome, TrainSpec
+    from studio.training.config import TrainConfig
     from studio.training.history import epoch_rows
-    from studio.training.run import new_run_id
 
     version = load_demo(tmp_path, 6, 80)
     config = unet_config(version, epochs=40, image_size=64)
     start_worker()
-    job_id = enqueue("train", {"config": config.to_dict(), "run_id": new_run_id()})
+    job_id = enqueue(TrainSpec(config=config))
     wait_until(lambda: len(epoch_rows(job_id)) >= 2, 120, "two epochs in the database")
     assert "ETA" in get_job(job_id).message
     started = time.monotonic()
@@ -31,13 +32,15 @@ def test_cancel_then_retry_resumes_from_the_last_checkpoint(start_worker: Worker
     assert time.monotonic() - started < 10
     done = len(epoch_rows(job_id))
 
-    config_short = {**config.to_dict(), "epochs": done + 1}  # finish quickly: one more epoch after the resume
-    again = enqueue("train", {"config": config_short, "run_id": get_job(job_id).params["run_id"]})
+    config_short = TrainConfig.from_dict({**config.to_dict(), "epochs": done + 1})  # one more epoch after the resume
+    again = enqueue(TrainSpec(config=config_short, run_id=get_job(job_id).params["run_id"]))
     job = wait(again, timeout=120)
     assert job.status == JobStatus.succeeded, job.error
-    assert job.result["resumed_from"] >= done - 1 and job.result["epochs"] == done + 1
+    outcome = job_result(job, TrainSpec)
+    assert isinstance(outcome, TrainOutcome) and outcome.monitor == "miou"
+    assert outcome.resumed_from >= done - 1 and outcome.epochs == done + 1
     assert [r["epoch"] for r in epoch_rows(again)] == list(range(1, done + 2))  # earlier epochs re-reported
-    assert job.result["model"].startswith("unet_resnet18_shelves_v1.0.0_")
+    assert outcome.model.startswith("unet_resnet18_shelves_v1.0.0_")
     assert retry(again) != again  # a finished job can be queued again (same run id)
 
 

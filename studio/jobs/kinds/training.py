@@ -1,0 +1,140 @@
+"""Training jobs: ``train`` (one run, registered as a model version) and ``tune`` (an Optuna
+search whose best trial is registered). Both fix their dataset version when queued
+(``studio.training.inputs``); a re-queued job keeps its ``run_id`` and resumes."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from studio.errors import InvalidInput
+from studio.jobs.context import JobContext
+from studio.jobs.spec import JobSpec, job_kind
+from studio.training.config import RUN_ID_PATTERN, TrainConfig, new_run_id
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    model: str | None  # the registered version's name
+    model_id: int | None
+    run_id: str
+    best_metric: float  # the best value of the monitored metric
+    monitor: str  # which metric that is ("miou", "accuracy" ...), measured on the val split
+    best_epoch: int
+    epochs: int
+    resumed_from: int  # epoch of the last.pt this run continued from (0: fresh)
+    stopped_early: bool
+
+
+@job_kind
+@dataclass(frozen=True, kw_only=True)
+class TrainSpec(JobSpec[TrainOutcome]):
+    kind: ClassVar[str] = "train"
+    result_type: ClassVar[type] = TrainOutcome
+    stops_cooperatively: ClassVar[bool] = True
+    resources: ClassVar[str] = "gpu"
+
+    config: TrainConfig
+    run_id: str = field(default_factory=new_run_id)  # same run_id = resume from its last.pt
+
+    def validate(self) -> None:
+        if not RUN_ID_PATTERN.fullmatch(self.run_id):
+            raise InvalidInput(f"train job run_id {self.run_id!r}: expected 1-64 letters, digits, '-' or '_'")
+
+    def prepare(self) -> TrainSpec:
+        from studio.training.inputs import fix_dataset_version
+
+        return dataclasses.replace(self, config=fix_dataset_version(self.config))
+
+    def run(self, ctx: JobContext) -> TrainOutcome:
+        from studio.training.loop import TrainHooks
+        from studio.training.run import previous_epochs, run_training
+
+        on_epoch = None
+        if ctx.job_id is not None:
+            from studio.training.history import record_csv_rows, record_epoch
+
+            job_id = ctx.job_id
+            record_csv_rows(job_id, previous_epochs(self.run_id))
+
+            def on_epoch(r: Any) -> None:
+                record_epoch(job_id, r.epoch, train_loss=r.train_loss, val_loss=r.val_loss, lr=r.lr,
+                             metrics=r.metrics, seconds=r.seconds)
+
+        hooks = TrainHooks(progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log,
+                           **({"on_epoch": on_epoch} if on_epoch else {}))
+        outcome = run_training(self.config, self.run_id, hooks, job_id=ctx.job_id)
+        version, result = outcome.version, outcome.result
+        return TrainOutcome(model=version.name if version else None, model_id=version.id if version else None,
+                            run_id=self.run_id, best_metric=result.best_metric,
+                            monitor=self.config.monitor_metric, best_epoch=result.best_epoch,
+                            epochs=result.epochs_run, resumed_from=result.resumed_from,
+                            stopped_early=result.stopped_early)
+
+    def describe(self) -> str:
+        c = self.config
+        version = f" v{c.dataset_version}" if c.dataset_version is not None else ""
+        return f"train {c.architecture}{f'_{c.backbone}' if c.backbone else ''} on {c.dataset}{version}"
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    number: int  # 0-based
+    state: str  # COMPLETE | FAIL | PRUNED
+    value: float | None  # the trial's best monitored metric (None when it failed)
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TuneOutcome:
+    model: str | None  # the registered best trial's version name
+    model_id: int | None
+    study: str
+    storage: str
+    best_trial: int
+    best_value: float | None
+    best_params: dict[str, Any]
+    trials: list[TrialSummary]
+
+
+@job_kind
+@dataclass(frozen=True, kw_only=True)
+class TuneSpec(JobSpec[TuneOutcome]):
+    kind: ClassVar[str] = "tune"
+    result_type: ClassVar[type] = TuneOutcome
+    stops_cooperatively: ClassVar[bool] = True
+    resources: ClassVar[str] = "gpu"
+
+    config: TrainConfig
+    trials: int
+    space: dict[str, Any] | None = None  # config field -> [low, high] or choices; None = lr and weight_decay
+    run_id: str = field(default_factory=new_run_id)  # same run_id = continue the same Optuna study
+
+    def validate(self) -> None:
+        if self.trials < 1:
+            raise InvalidInput(f"tune job trials: {self.trials}; expected a positive integer")
+        if self.space is not None:
+            from studio.training.tune import check_space
+
+            check_space(self.space)
+
+    def prepare(self) -> TuneSpec:
+        from studio.training.inputs import fix_dataset_version
+
+        return dataclasses.replace(self, config=fix_dataset_version(self.config))
+
+    def run(self, ctx: JobContext) -> TuneOutcome:
+        from studio.training.loop import TrainHooks
+        from studio.training.tune import run_search
+
+        hooks = TrainHooks(progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log)
+        outcome = run_search(self.config, self.run_id, self.trials, self.space, hooks, job_id=ctx.job_id)
+        version = outcome.version
+        return TuneOutcome(model=version.name if version else None, model_id=version.id if version else None,
+                           study=outcome.study_name, storage=outcome.storage, best_trial=outcome.best.number,
+                           best_value=outcome.best.value, best_params=dict(outcome.best.params),
+                           trials=[TrialSummary(t.number, t.state, t.value, dict(t.params)) for t in outcome.trials])
+
+    def describe(self) -> str:
+        return f"tune {self.config.architecture} on {self.config.dataset} ({self.trials} trials)"
