@@ -6,7 +6,12 @@ embedding of the old one. On disk: ``<root>/<segmenter id>/<content hash>.npz`` 
 embedding's arrays (floating point ones stored as float16, read back as float32; others as
 they are) and ``__image_size__``; written to a temp name, then renamed. After a write the
 least recently used files (by mtime; a read touches its file) are removed until the folder
-is within ``max_bytes``. A file that cannot be read is deleted and counted as a miss.
+is within ``max_bytes``. A file that cannot be read (truncated, not a zip, missing arrays) is
+deleted and counted as a miss, so it is computed again; :meth:`EmbeddingCache.discard`
+drops an entry a caller found unusable (wrong shapes).
+
+``<root>/decoders/`` holds SAM's exported ONNX decoders (studio.segment.onnx_decoder), not
+embeddings: info, clear and eviction skip that folder.
 
 Thread-safe; the same key asked for by two threads at once is computed once (the second
 waits). Several processes may share the folder (renames are atomic).
@@ -37,6 +42,7 @@ _SIZE_KEY = "__image_size__"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HASH_RE = re.compile(r"^[0-9a-fA-F]{8,128}$")
 _FP16_MAX = float(np.finfo(np.float16).max)
+DECODERS_DIR = "decoders"  # <root>/decoders/<segmenter id>.onnx: not embeddings (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -205,13 +211,24 @@ class EmbeddingCache:
                 self._inflight.pop(key, None)
             event.set()
 
+    def discard(self, segmenter_id: str, content_hash: str) -> bool:
+        """Forget one entry (memory and disk), e.g. one whose arrays have the wrong shape;
+        whether a file was deleted."""
+        key = (segmenter_id, content_hash.lower())
+        path = self.path_for(*key)
+        with self._lock:
+            self._memory.pop(key, None)
+        existed = path.is_file()
+        path.unlink(missing_ok=True)
+        return existed
+
     # -- size --------------------------------------------------------------------------------
     def _files(self) -> list[tuple[Path, os.stat_result]]:
         out = []
         if not self.root.is_dir():
             return out
         for folder in self.root.iterdir():
-            if not folder.is_dir():
+            if not folder.is_dir() or folder.name == DECODERS_DIR:
                 continue
             for path in folder.glob("*.npz"):
                 try:
