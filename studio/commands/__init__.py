@@ -19,6 +19,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "studio.commands.modelops",  # evaluate, compare, export onnx | torchscript, bench, prelabel
     "studio.commands.keypoints",  # keypoints import | list | show | snapshot | demo
     "studio.commands.live",  # pull mediapipe
+    "studio.commands.classes",  # classes list | add | rename | recolor | reorder | merge | remove
 )
 
 
