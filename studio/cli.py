@@ -6,8 +6,6 @@ Failures print one line (``studio: <reason>``) and exit with status 1.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -100,29 +98,24 @@ def serve(
     """Start the Streamlit app (and optionally the worker)."""
     from studio.offline import STREAMLIT_OFFLINE_FLAGS
 
+    from studio.processes import ChildProcesses
+
     _ensure_db()
-    children: list[subprocess.Popen] = []
-    if with_worker:
-        children.append(subprocess.Popen([sys.executable, "-m", "studio.cli", "worker"]))
     command = [sys.executable, "-m", "streamlit", "run", str(SERVER_FILE), "--server.address", host,
                "--server.port", str(port), "--server.maxUploadSize", "4096",
                "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal", *STREAMLIT_OFFLINE_FLAGS]
     typer.echo(f"studio on http://{host}:{port}  (Ctrl-C stops {'app and worker' if with_worker else 'the app'})")
-    app_process = subprocess.Popen(command)
-    children.append(app_process)
-    try:
-        app_process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+    # Every child in its own process group, stopped (SIGTERM, then SIGKILL) when this command
+    # ends for any reason, SIGTERM included: nothing it started outlives it.
+    with ChildProcesses() as children:
+        children.stop_on_signals()
+        if with_worker:
+            children.start([sys.executable, "-m", "studio.cli", "worker"])
+        app_process = children.start(command)
+        try:
+            app_process.wait()
+        except KeyboardInterrupt:
+            pass
 
 
 # ---- datasets --------------------------------------------------------------------------
