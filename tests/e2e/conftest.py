@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from studio.processes import ChildProcesses
 from tests.conftest import REPO, studio_env_vars
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -52,33 +53,30 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float = 60) -> None
 
 
 @contextmanager
-def running_studio(root: Path, *setup: list[str]) -> Iterator[LiveStudio]:
-    """`studio init` + a small demo dataset + each ``setup`` command (`studio ...` arguments)
-    + worker + app on a free port; everything stopped on exit."""
-    env = {**os.environ, **studio_env_vars(root), "PYTHONUNBUFFERED": "1"}
+def running_studio(root: Path, *setup: list[str], worker: bool = True, env: dict[str, str] | None = None,
+                   demo_images: int = 6) -> Iterator[LiveStudio]:
+    """`studio init` + a small demo dataset (``demo_images`` 0: none) + each ``setup`` command
+    (`studio ...` arguments) + worker + app on a free port. Each child runs in its own process
+    group (``studio serve`` starts Streamlit as its child), and every group is stopped on exit
+    (SIGTERM, then SIGKILL after a bounded wait: studio.processes; longer than `studio serve`'s own, so
+    it stops Streamlit first): no server outlives the block."""
+    env = {**os.environ, **studio_env_vars(root), "PYTHONUNBUFFERED": "1", **(env or {})}
     studio = [sys.executable, "-m", "studio.cli"]
-    for command in (["init"], ["demo", "--images", "6"], *setup):
+    demo = [["demo", "--images", str(demo_images)]] if demo_images else []
+    for command in (["init"], *demo, *setup):
         done = subprocess.run([*studio, *command], env=env, cwd=root, capture_output=True, text=True)
         assert done.returncode == 0, f"studio {' '.join(command)}: {done.stderr}"
     port = _free_port()
     logs = root / "logs"
-    logs.mkdir()
-    worker = subprocess.Popen([*studio, "worker"], env=env, cwd=root,
-                              stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT)
-    app = subprocess.Popen([*studio, "serve", "--port", str(port)], env=env, cwd=REPO,
-                           stdout=open(logs / "app.log", "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    logs.mkdir(exist_ok=True)
+    with ChildProcesses(grace=20) as children, (logs / "worker.log").open("ab") as worker_log, \
+            (logs / "app.log").open("ab") as app_log:
+        if worker:
+            children.start([*studio, "worker"], env=env, cwd=root, stdout=worker_log)
+        app = children.start([*studio, "serve", "--port", str(port)], env=env, cwd=REPO, stdout=app_log)
+        url = f"http://127.0.0.1:{port}"
         _wait_http(url, app)
         yield LiveStudio(url=url, env=env, root=root)
-    finally:
-        for process in (app, worker):
-            process.terminate()
-        for process in (app, worker):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 @pytest.fixture(scope="module")
