@@ -6,7 +6,9 @@ name (or ``sam_<type>*.pth``). With several present: on CUDA the best quality fi
 first (vit_b, vit_l, vit_h: on a CPU vit_b's encoder already takes ~20-30 s per image and
 vit_h several times that). Without a checkpoint, or with an explicit ``vit_*`` whose file
 is missing, the OpenCV fallback is used and the note says where to put a checkpoint and
-which command downloads it; the UI keeps working either way. The choice is made once per
+which command downloads it; the UI keeps working either way. ``random-vit_b`` (``-vit_l``,
+``-vit_h``) builds SAM with random weights: SAM's compute and code path without its quality,
+for tests and benchmarks on machines without a checkpoint. The choice is made once per
 process (per setting and folder).
 """
 
@@ -19,7 +21,8 @@ from pathlib import Path
 from studio.segment.base import Embedding, Segmenter
 from studio.segment.pull import SAM_CHECKPOINTS
 
-SETTINGS = ("auto", "vit_b", "vit_l", "vit_h", "fallback")
+SETTINGS = ("auto", "vit_b", "vit_l", "vit_h", "fallback", "random-vit_b", "random-vit_l", "random-vit_h")
+RANDOM_PREFIX = "random-"  # random-<type>: SAM with random weights (tests, benchmarks)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,13 @@ def _sam(model_type: str, checkpoint: Path, why: str) -> SegmenterChoice:
 def _choose(setting: str, sam_dir: Path) -> SegmenterChoice:
     if setting == "fallback":
         return _fallback("SAM is switched off (STUDIO_SAM_MODEL=fallback); the OpenCV fallback segments clicks.")
+    if setting.startswith(RANDOM_PREFIX) and setting[len(RANDOM_PREFIX):] in SAM_CHECKPOINTS:
+        from studio.segment.sam import SamSegmenter
+
+        model_type = setting[len(RANDOM_PREFIX):]
+        segmenter = SamSegmenter(model_type, None)
+        return SegmenterChoice(segmenter, f"SAM {model_type} with RANDOM weights (STUDIO_SAM_MODEL={setting}): "
+                                          "SAM's speed, not its masks; for tests and benchmarks.")
     if setting in SAM_CHECKPOINTS:
         path = find_checkpoint(sam_dir, setting)
         if path is None:

@@ -88,3 +88,9 @@ def test_embedding_for_goes_through_the_cache(studio: Path, tmp_path: Path) -> N
     assert source == "computed" and first.image_size == (30, 40)
     assert embedding_for(segmenter, "ef" * 32, path)[1] == "memory"
     assert get_cache().info().by_segmenter["fallback-grabcut-v1"]["entries"] == 1
+
+
+def test_random_weights_on_purpose(studio: Path) -> None:
+    choice = choose_segmenter("random-vit_b")
+    assert isinstance(choice.segmenter, SamSegmenter) and choice.segmenter.id == "sam-vit_b-random0"
+    assert "RANDOM weights" in choice.note and "STUDIO_SAM_MODEL=random-vit_b" in choice.note
