@@ -19,7 +19,8 @@ is SAM's ``postprocess_masks`` (bilinear 256 -> 1024, crop to the input size, bi
 H x W, ``> 0``): the browser mirrors both (frontend/canvas).
 
 One file per segmenter id at ``<embeddings_dir>/decoders/<segmenter id>.onnx``, exported
-on first request (temp file + rename; one export at a time per id). It sits beside the
+on first request (temp file + rename; one export at a time per id; a cached file is checked
+once per process and exported again when it does not load). It sits beside the
 embedding cache but is not an embedding: the cache's info / clear / eviction leave the
 ``decoders`` folder alone (studio.segment.cache.DECODERS_DIR), and
 :func:`clear_decoders` removes the files on purpose.
@@ -51,6 +52,7 @@ INPUT_NAMES = ("image_embeddings", "point_coords", "point_labels", "mask_input",
 OUTPUT_NAMES = ("scores", "low_res_masks")
 IMAGE_SIDE = 1024
 _LOCKS: dict[str, threading.Lock] = {}
+_CHECKED: dict[Path, tuple[int, int]] = {}  # files found loadable in this process, by (size, mtime)
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -158,20 +160,38 @@ def _check_file(path: Path) -> None:
 
 def ensure_decoder(segmenter: Any, folder: Path | None = None) -> Path:
     """The decoder file of ``segmenter``: exported now when missing (once per id at a time,
-    a few seconds), else the cached file. InvalidInput for a segmenter that is not SAM."""
+    a few seconds), else the cached file, checked once per process (a truncated or foreign
+    file is exported again). InvalidInput for a segmenter that is not SAM."""
     if getattr(segmenter, "kind", None) != "sam":
         raise InvalidInput(f"segmenter {getattr(segmenter, 'name', segmenter)!r} is not SAM: it has no browser "
                            "decoder (clicks go through the server)")
     path = decoder_path(segmenter.id, folder)
-    if path.is_file():
-        return path
     with _LOCKS_GUARD:
         lock = _LOCKS.setdefault(segmenter.id, threading.Lock())
     with lock:
-        if not path.is_file():
+        stamp = _stamp(path)
+        if stamp is not None and _CHECKED.get(path) == stamp:
+            return path
+        if stamp is not None:
+            try:
+                _check_file(path)
+            except Exception as exc:  # noqa: BLE001 (any unreadable file: export it again)
+                log.warning("decoder file %s is unusable (%s); exporting it again", path, exc)
+                stamp = None
+        if stamp is None:
             log.info("exporting the ONNX decoder of %s to %s", segmenter.id, path)
             export_decoder(segmenter, path)
+        _CHECKED[path] = _stamp(path)  # type: ignore[assignment]
     return path
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file, None when it does not exist."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def clear_decoders(folder: Path | None = None) -> int:

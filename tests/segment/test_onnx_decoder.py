@@ -98,6 +98,16 @@ def test_exported_once_per_id_and_the_cache_leaves_it_alone(sam: SamSegmenter, d
     assert decoder.is_file()
 
 
+def test_a_truncated_decoder_file_is_exported_again(sam: SamSegmenter, decoder: Path) -> None:
+    import onnx
+
+    good = decoder.read_bytes()
+    decoder.write_bytes(good[: len(good) // 3])  # a copy cut short (disk full, killed mid-copy)
+    assert ensure_decoder(sam, decoder.parent) == decoder
+    onnx.checker.check_model(onnx.load(str(decoder)))
+    assert decoder.stat().st_size == len(good)
+
+
 def test_only_sam_segmenters_have_a_decoder() -> None:
     from studio.segment.fallback import FallbackSegmenter
 
