@@ -1,0 +1,1168 @@
+// One labelling canvas: wires the data from Python, the pointer and the keyboard to the
+// prompt session, the decoders, the HTTP API and the renderer. No business rules: saving,
+// validation and class logic are the server's; this only sends what changed.
+
+import { AnnotationSet, UNKNOWN_COLOR } from "./annotations";
+import { Api, ApiError } from "./api";
+import { MaskEditor, type Point } from "./brush";
+import { DecoderHub } from "./decoders";
+import { getEmbedding, getImage, type LoadedImage } from "./images";
+import { type Action, type Tool, captureKeys } from "./keyboard";
+import { type BinMask, emptyMask, isEmpty } from "./mask";
+import { encodeRle } from "./rle";
+import { Renderer } from "./render";
+import { type Prediction, PromptSession, type Step, fixedCandidate } from "./session";
+import { MaskSprite } from "./sprites";
+import type { AnnotationData, AnnotationStatus, CanvasData, CanvasEvent, ClassInfo, ImageInfo, Rle } from "./types";
+import { Ui, type UiModel } from "./ui";
+import { type View, fitView, panBy, toImage, toScreen, zoomAt, zoomTo } from "./view";
+import { Timings, type TimingKind } from "./timing";
+
+const DRAG_MIN_PX = 4; // a press and release further apart (CSS px) is a drag
+const DEFAULT_BRUSH = 24; // CSS pixels (diameter)
+
+interface Pending {
+  key: number; // negative temporary id
+  replaces: number | null; // annotation being replaced (refinement), hidden meanwhile
+  sprite: MaskSprite;
+  classId: number;
+}
+
+type Gesture =
+  | { kind: "none" }
+  | { kind: "press"; sx: number; sy: number; button: number; shift: boolean; alt: boolean; t0: number }
+  | { kind: "box"; x0: number; y0: number; x1: number; y1: number; t0: number }
+  | { kind: "pan"; sx: number; sy: number; view: View }
+  | { kind: "stroke"; editor: MaskEditor; sprite: MaskSprite; last: Point; points: Point[]; erase: boolean; radius: number; generation: number };
+
+export class CanvasApp {
+  readonly host: HTMLElement | ShadowRoot;
+  readonly ui: Ui;
+  readonly renderer: Renderer;
+  readonly timings = new Timings();
+  data: CanvasData;
+  api: Api;
+  hub: DecoderHub;
+  private setTrigger: (name: string, value: unknown) => void;
+
+  // image and annotations
+  imageInfo: ImageInfo | null = null;
+  image: LoadedImage | null = null;
+  imageError: string | null = null;
+  readonly annotations = new AnnotationSet();
+  classes: ClassInfo[] = [];
+  classId: number | null = null;
+  revision = -1;
+  private pendingAnnotations: Pending[] = [];
+  private nextPendingKey = -1;
+
+  // what the annotator is doing
+  session: PromptSession;
+  private pendingSteps: Step[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  private classChosen = false; // a class key was pressed during this session
+  selectedId: number | null = null;
+  hoverId: number | null = null;
+  tool: Tool = "point";
+  positive = true;
+  brushSize = DEFAULT_BRUSH;
+  opacity = 0.45;
+  hiddenClasses = new Set<number>();
+  showRejected = false;
+  showAnnotations = true;
+  private gesture: Gesture = { kind: "none" };
+  private space = false;
+  private pointerInside = false;
+  private pointer: { sx: number; sy: number } | null = null;
+  private fitted = false;
+
+  // hover preview (browser SAM only)
+  private preview: { x: number; y: number; prediction: Prediction; sprite: MaskSprite | null } | null = null;
+  private hoverWanted: { x: number; y: number; t0: number } | null = null;
+  private hoverBusy = false;
+
+  message: { text: string; kind: "error" | "info" } | null = null;
+  private messageTimer = 0;
+  busy = 0;
+  sent: CanvasEvent[] = []; // triggers sent (last 50), for tests
+
+  private dirty = { scene: true, overlay: true, ui: true };
+  private frame = 0;
+  private marks: { kind: TimingKind; t0: number; path: string }[] = [];
+  private frameWaiters: (() => void)[] = [];
+  private readonly cleanups: (() => void)[] = [];
+  private destroyed = false;
+
+  constructor(host: HTMLElement | ShadowRoot, data: CanvasData, setTrigger: (name: string, value: unknown) => void) {
+    this.host = host;
+    this.data = data;
+    this.setTrigger = setTrigger;
+    this.api = new Api(data.api);
+    this.hub = new DecoderHub(data.assets, () => this.invalidate("ui"));
+    this.session = new PromptSession(data.image?.id ?? 0);
+    this.ui = new Ui(this.uiActions());
+    this.renderer = new Renderer(this.ui.scene, this.ui.overlay);
+    host.append(this.ui.root);
+    this.listen();
+    this.update(data, null);
+  }
+
+  // ---- data from Python ----------------------------------------------------------------
+
+  /** Apply a new `data` (every rerun of the page): in-progress prompts on the same image
+   * are kept; a new image id swaps to it (instantly when prefetched). */
+  update(data: CanvasData, previous: CanvasData | null, setTrigger?: (name: string, value: unknown) => void): void {
+    this.data = data;
+    if (setTrigger) this.setTrigger = setTrigger;
+    if (!previous || previous.api !== data.api) this.api = new Api(data.api);
+    this.hub.configure(data.segmenter);
+    const height = data.settings?.height;
+    if (height) (this.ui.root.style as CSSStyleDeclaration).setProperty("--sc-height", `${height}px`);
+    if (!previous || previous.settings?.opacity !== data.settings?.opacity) {
+      if (typeof data.settings?.opacity === "number") this.opacity = data.settings.opacity;
+    }
+    const fresh = data.revision >= this.revision;
+    if (fresh) {
+      this.classes = [...data.classes].sort((a, b) => a.index - b.index);
+      this.revision = data.revision;
+    }
+    if (!previous || previous.class_id !== data.class_id || !this.classes.some((c) => c.id === this.classId)) {
+      this.classId = data.class_id ?? this.classes[0]?.id ?? null;
+    }
+    const imageId = data.image?.id ?? null;
+    if (imageId !== (this.imageInfo?.id ?? null)) {
+      this.openImage(data.image, data);
+    } else if (fresh) {
+      this.imageInfo = data.image;
+      this.annotations.sync(data.annotations, this.classes);
+      this.pruneSelection();
+    }
+    if (previous && previous.selected_id !== data.selected_id && data.selected_id !== this.selectedId) {
+      this.select(data.selected_id, false);
+    }
+    this.prefetch(data);
+    this.invalidate("scene", "overlay", "ui");
+  }
+
+  private openImage(info: ImageInfo | null, data: CanvasData): void {
+    this.imageInfo = info;
+    this.image = null;
+    this.imageError = null;
+    this.fitted = false;
+    this.session = new PromptSession(info?.id ?? 0);
+    this.pendingSteps = [];
+    this.pendingAnnotations = [];
+    this.chain = Promise.resolve();
+    this.classChosen = false;
+    this.preview = null;
+    this.hoverWanted = null;
+    this.hoverId = null;
+    this.selectedId = data.selected_id ?? null;
+    this.annotations.sync(info ? data.annotations : [], this.classes);
+    this.pruneSelection();
+    this.ui.loading.hidden = false;
+    this.ui.loading.textContent = info ? "Loading image…" : "No image open.";
+    if (!info) return;
+    if (data.segmenter.decoder && data.segmenter.decoder.embedding_url) {
+      void this.hub.embedding(data.segmenter.decoder.embedding_url); // warm the first click
+    }
+    const id = info.id;
+    getImage(id, info.url).then(
+      (img) => {
+        if (this.destroyed || this.imageInfo?.id !== id) return;
+        this.image = img;
+        this.ui.loading.hidden = true;
+        this.fitView();
+        this.invalidate("scene", "overlay", "ui");
+      },
+      (err: unknown) => {
+        if (this.imageInfo?.id !== id) return;
+        this.imageError = `${info.file_name}: ${err instanceof Error ? err.message : String(err)}`;
+        this.ui.loading.textContent = this.imageError;
+        this.flash(this.imageError, "error", 0);
+      },
+    );
+  }
+
+  private prefetch(data: CanvasData): void {
+    const current = data.image ? getImage(data.image.id, data.image.url) : Promise.resolve(null);
+    const items = (data.prefetch ?? []).slice(0, 3);
+    // after the open image, so the prefetch does not slow it down
+    current
+      .catch(() => null)
+      .then(() => {
+        for (const item of items) {
+          getImage(item.image_id, item.url).catch(() => undefined);
+          if (item.embedding_url && this.hub.status !== "failed" && this.hub.status !== "none") {
+            getEmbedding(item.embedding_url).catch(() => undefined);
+          }
+        }
+      });
+  }
+
+  private pruneSelection(): void {
+    if (this.selectedId !== null && !this.annotations.get(this.selectedId)) {
+      this.selectedId = null;
+      if (this.session.seed && !this.session.hasSteps) this.session = new PromptSession(this.session.imageId);
+    }
+  }
+
+  // ---- helpers -------------------------------------------------------------------------
+
+  get imageSize(): { width: number; height: number } {
+    return this.image ?? { width: this.imageInfo?.width ?? 1, height: this.imageInfo?.height ?? 1 };
+  }
+
+  get view(): View {
+    return this.renderer.view;
+  }
+
+  private set view(v: View) {
+    this.renderer.view = v;
+    this.invalidate("scene", "overlay", "ui");
+  }
+
+  private get viewport(): { width: number; height: number } {
+    return this.renderer.size;
+  }
+
+  get visibility(): { hiddenClasses: Set<number>; showRejected: boolean; showAnnotations: boolean } {
+    return { hiddenClasses: this.hiddenClasses, showRejected: this.showRejected, showAnnotations: this.showAnnotations };
+  }
+
+  classColor(id: number | null): string {
+    return this.classes.find((c) => c.id === id)?.color ?? UNKNOWN_COLOR;
+  }
+
+  /** The class an Accept would store: the refined annotation's own class unless a class was
+   * picked during this session, else the current class. */
+  acceptClassId(): number | null {
+    const seedId = this.session.editingAnnotationId;
+    if (seedId !== null && !this.classChosen) return this.annotations.get(seedId)?.data.class_id ?? this.classId;
+    return this.classId;
+  }
+
+  private trigger(event: CanvasEvent): void {
+    this.sent.push(event);
+    if (this.sent.length > 50) this.sent.shift();
+    try {
+      this.setTrigger("event", event);
+    } catch {
+      /* outside Streamlit (tests) */
+    }
+  }
+
+  flash(text: string, kind: "error" | "info" = "info", ms = 4000): void {
+    this.message = { text, kind };
+    clearTimeout(this.messageTimer);
+    if (ms > 0) {
+      this.messageTimer = window.setTimeout(() => {
+        this.message = null;
+        this.invalidate("ui");
+      }, ms);
+    }
+    this.invalidate("ui");
+  }
+
+  private failure(err: unknown, what: string): void {
+    const text = err instanceof ApiError || err instanceof Error ? err.message : String(err);
+    this.flash(`${what}: ${text}`, "error", 8000);
+  }
+
+  // ---- rendering -----------------------------------------------------------------------
+
+  invalidate(...layers: ("scene" | "overlay" | "ui")[]): void {
+    for (const l of layers) this.dirty[l] = true;
+    if (!this.frame && !this.destroyed) this.frame = requestAnimationFrame(() => this.draw());
+  }
+
+  /** Resolves after the next frame is drawn. */
+  nextFrame(): Promise<void> {
+    return new Promise((resolve) => {
+      this.frameWaiters.push(resolve);
+      this.invalidate();
+    });
+  }
+
+  private draw(): void {
+    this.frame = 0;
+    if (this.destroyed) return;
+    const { scene, overlay, ui } = this.dirty;
+    this.dirty = { scene: false, overlay: false, ui: false };
+    if (scene) this.renderer.drawScene(this.sceneState());
+    if (overlay) this.renderer.drawOverlay(this.overlayState());
+    if (ui) this.ui.update(this.model());
+    const now = performance.now();
+    for (const m of this.marks.splice(0)) this.timings.record(m.kind, now - m.t0, m.path, m.t0, now);
+    for (const w of this.frameWaiters.splice(0)) w();
+  }
+
+  private mark(kind: TimingKind, t0: number, path: string): void {
+    this.marks.push({ kind, t0, path });
+  }
+
+  private sceneState() {
+    const replaced = new Set(this.pendingAnnotations.map((p) => p.replaces));
+    const shown = this.annotations
+      .visible(this.visibility)
+      .filter((s) => !replaced.has(s.data.id))
+      .map((s) => ({ id: s.data.id, sprite: s.sprite, status: s.data.status }));
+    const pending = this.pendingAnnotations.map((p) => ({ id: p.key, sprite: p.sprite, status: "accepted" as const, pending: true }));
+    return {
+      image: this.image,
+      annotations: [...shown, ...(this.showAnnotations ? pending : [])],
+      opacity: this.opacity,
+      selectedId: this.selectedId,
+      hoverId: this.hoverId,
+    };
+  }
+
+  private workingSprite: MaskSprite | null = null;
+
+  private overlayState() {
+    const g = this.gesture;
+    let working: MaskSprite | null = null;
+    if (g.kind === "stroke") {
+      working = g.sprite;
+    } else {
+      const mask = this.session.mask;
+      const color = this.classColor(this.acceptClassId());
+      if (mask && (this.workingSprite?.mask !== mask || this.workingSprite.color !== color)) {
+        this.workingSprite = new MaskSprite(mask, color);
+      }
+      working = mask ? this.workingSprite : null;
+    }
+    let brush: { x: number; y: number; radius: number; erase: boolean } | null = null;
+    if ((this.tool === "brush" || this.tool === "eraser") && this.pointer && this.pointerInside && !this.space) {
+      const [x, y] = toImage(this.view, this.pointer.sx, this.pointer.sy);
+      brush = { x, y, radius: this.brushSize / 2 / this.view.scale, erase: this.tool === "eraser" };
+    }
+    return {
+      working,
+      stroking: g.kind === "stroke",
+      preview: this.preview && this.previewAllowed() ? this.preview.sprite : null,
+      steps: this.session.steps,
+      pending: this.pendingSteps,
+      drag: g.kind === "box" ? ([g.x0, g.y0, g.x1, g.y1] as [number, number, number, number]) : null,
+      brush,
+      opacity: this.opacity,
+    };
+  }
+
+  model(): UiModel {
+    const cur = this.session.current;
+    const objects = [
+      ...this.annotations
+        .all()
+        .filter((s) => s.data.status !== "rejected" || this.showRejected || s.data.id === this.selectedId)
+        .map((s) => ({
+          id: s.data.id,
+          classId: s.data.class_id,
+          className: this.classes.find((c) => c.id === s.data.class_id)?.name ?? "(no class)",
+          color: this.classColor(s.data.class_id),
+          status: s.data.status,
+          score: s.data.score,
+          area: s.area,
+          pending: false,
+        })),
+      ...this.pendingAnnotations
+        .filter((p) => p.replaces === null)
+        .map((p) => ({
+          id: p.key,
+          classId: p.classId,
+          className: this.classes.find((c) => c.id === p.classId)?.name ?? "",
+          color: this.classColor(p.classId),
+          status: "accepted" as AnnotationStatus,
+          score: null,
+          area: 0,
+          pending: true,
+        })),
+    ].sort((a, b) => (a.pending ? 1e12 : a.id) - (b.pending ? 1e12 : b.id));
+    const info = this.imageInfo;
+    const decoder =
+      this.hub.status === "ready"
+        ? `SAM in the browser (WASM, ${this.hub.decoder?.threads ?? 1} thread${(this.hub.decoder?.threads ?? 1) > 1 ? "s" : ""})`
+        : this.hub.status === "loading"
+          ? "loading the SAM decoder…"
+          : `${this.data.segmenter?.name ?? "segmenter"} (server)`;
+    const selected = this.selectedId !== null ? this.annotations.get(this.selectedId) : undefined;
+    return {
+      tool: this.tool,
+      positive: this.positive,
+      brushSize: this.brushSize,
+      zoom: this.view.scale,
+      opacity: this.opacity,
+      classes: this.classes,
+      classId: this.classId,
+      hiddenClasses: this.hiddenClasses,
+      showRejected: this.showRejected,
+      showAnnotations: this.showAnnotations,
+      objects,
+      selectedId: this.selectedId,
+      hoverId: this.hoverId,
+      canUndo: this.session.history.length > 0,
+      canRedo: this.session.redoStack.length > 0,
+      hasPrompt: this.session.hasSteps || this.pendingSteps.length > 0,
+      canAccept: this.session.mask !== null || this.pendingSteps.length > 0 || (selected !== undefined && selected.data.status !== "accepted"),
+      candidate: cur ? { index: this.session.candidate, count: this.session.candidates, score: cur.score } : null,
+      editingId: this.session.editingAnnotationId,
+      image: info ? `${info.file_name} · ${info.width}×${info.height}` : "no image",
+      decoder,
+      note: this.hub.note,
+      message: this.message,
+      busy: this.busy > 0 || this.pendingSteps.length > 0,
+    };
+  }
+
+  // ---- view ----------------------------------------------------------------------------
+
+  fitView(): void {
+    if (!this.image) return;
+    this.view = fitView(this.imageSize, this.viewport);
+    this.fitted = true;
+  }
+
+  zoom(factor: number, sx?: number, sy?: number): void {
+    const cx = sx ?? this.viewport.width / 2;
+    const cy = sy ?? this.viewport.height / 2;
+    this.view = zoomAt(this.view, factor, cx, cy, this.imageSize, this.viewport);
+  }
+
+  /** Bring an annotation into view when it is off screen. */
+  private reveal(id: number): void {
+    const s = this.annotations.get(id);
+    if (!s || !this.image) return;
+    const [x, y, w, h] = s.data.bbox;
+    const [ax, ay] = toScreen(this.view, x, y);
+    const [bx, by] = toScreen(this.view, x + w, y + h);
+    const vw = this.viewport.width;
+    const vh = this.viewport.height;
+    if (ax >= 0 && ay >= 0 && bx <= vw && by <= vh) return;
+    const cx = (x + w / 2) * this.view.scale + this.view.tx;
+    const cy = (y + h / 2) * this.view.scale + this.view.ty;
+    this.view = panBy(this.view, vw / 2 - cx, vh / 2 - cy, this.imageSize, this.viewport);
+  }
+
+  // ---- pointer -------------------------------------------------------------------------
+
+  private listen(): void {
+    const el = this.ui.overlay;
+    const local = (e: MouseEvent): [number, number] => {
+      const r = el.getBoundingClientRect();
+      return [e.clientX - r.left, e.clientY - r.top];
+    };
+    el.addEventListener("pointerdown", (e) => this.onDown(e, ...local(e)));
+    el.addEventListener("pointermove", (e) => this.onMove(e, ...local(e)));
+    el.addEventListener("pointerup", (e) => this.onUp(e, ...local(e)));
+    el.addEventListener("pointercancel", () => {
+      this.gesture = { kind: "none" };
+      this.invalidate("overlay");
+    });
+    el.addEventListener("pointerenter", () => {
+      this.pointerInside = true;
+    });
+    el.addEventListener("pointerleave", () => {
+      this.pointerInside = false;
+      this.hoverWanted = null;
+      if (this.hoverId !== null) {
+        this.hoverId = null;
+        this.invalidate("scene", "ui");
+      }
+      this.invalidate("overlay");
+    });
+    el.addEventListener(
+      "wheel",
+      (e) => {
+        e.preventDefault();
+        const [sx, sy] = local(e);
+        const delta = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaMode === 2 ? e.deltaY * 400 : e.deltaY;
+        this.zoom(Math.exp(-delta * 0.0015), sx, sy);
+        this.pointer = { sx, sy };
+      },
+      { passive: false },
+    );
+    el.addEventListener("contextmenu", (e) => e.preventDefault());
+    el.addEventListener("auxclick", (e) => e.preventDefault());
+    const resize = new ResizeObserver(() => this.onResize());
+    resize.observe(this.ui.stage);
+    this.cleanups.push(() => resize.disconnect());
+    this.cleanups.push(
+      captureKeys({
+        action: (a, e) => this.onAction(a, e.timeStamp),
+        space: (down) => {
+          if (down && !this.pointerInside && !this.space) return false;
+          this.space = down;
+          this.ui.stage.dataset.mode = down ? "pan" : this.cursorMode();
+          this.invalidate("overlay");
+          return true;
+        },
+      }),
+    );
+  }
+
+  private onResize(): void {
+    const r = this.ui.stage.getBoundingClientRect();
+    const size = { width: Math.max(r.width, 1), height: Math.max(r.height, 1) };
+    const old = this.renderer.size;
+    this.renderer.resize(size, window.devicePixelRatio || 1);
+    if (!this.fitted) this.fitView();
+    else {
+      // keep the image centre where it was
+      const v = this.view;
+      this.view = { scale: v.scale, tx: v.tx + (size.width - old.width) / 2, ty: v.ty + (size.height - old.height) / 2 };
+    }
+    this.invalidate("scene", "overlay", "ui");
+  }
+
+  private cursorMode(): string {
+    if (this.tool === "brush" || this.tool === "eraser") return "brush";
+    return this.hoverId !== null && !this.session.hasSteps ? "select" : "draw";
+  }
+
+  private onDown(e: PointerEvent, sx: number, sy: number): void {
+    if (!this.image) return;
+    this.ui.overlay.setPointerCapture(e.pointerId);
+    this.pointer = { sx, sy };
+    if (e.button === 1 || (e.button === 0 && this.space)) {
+      e.preventDefault();
+      this.gesture = { kind: "pan", sx, sy, view: this.view };
+      this.ui.stage.dataset.mode = "panning";
+      return;
+    }
+    const [x, y] = toImage(this.view, sx, sy);
+    if (e.button === 0 && (this.tool === "brush" || this.tool === "eraser")) {
+      this.startStroke(x, y);
+      return;
+    }
+    if (e.button === 0 && this.tool === "box") {
+      const [cx, cy] = this.clampToImage(x, y);
+      this.gesture = { kind: "box", x0: cx, y0: cy, x1: cx, y1: cy, t0: e.timeStamp };
+      return;
+    }
+    if (e.button === 0 || e.button === 2) {
+      this.gesture = { kind: "press", sx, sy, button: e.button, shift: e.shiftKey, alt: e.altKey, t0: e.timeStamp };
+    }
+  }
+
+  private onMove(e: PointerEvent, sx: number, sy: number): void {
+    this.pointer = { sx, sy };
+    const g = this.gesture;
+    if (g.kind === "pan") {
+      this.view = panBy(g.view, sx - g.sx, sy - g.sy, this.imageSize, this.viewport);
+      return;
+    }
+    const [x, y] = toImage(this.view, sx, sy);
+    if (g.kind === "stroke") {
+      const points = (e.getCoalescedEvents?.() ?? [e]).map((c) => {
+        const r = this.ui.overlay.getBoundingClientRect();
+        return toImage(this.view, c.clientX - r.left, c.clientY - r.top);
+      });
+      for (const p of points) this.continueStroke(p);
+      this.invalidate("overlay");
+      return;
+    }
+    if (g.kind === "press" && g.button === 0 && Math.hypot(sx - g.sx, sy - g.sy) >= DRAG_MIN_PX) {
+      const [ax, ay] = this.clampToImage(...toImage(this.view, g.sx, g.sy));
+      this.gesture = { kind: "box", x0: ax, y0: ay, x1: ax, y1: ay, t0: g.t0 };
+    }
+    const g2 = this.gesture;
+    if (g2.kind === "box") {
+      const [cx, cy] = this.clampToImage(x, y);
+      g2.x1 = cx;
+      g2.y1 = cy;
+      this.invalidate("overlay");
+      return;
+    }
+    if (g.kind === "none") this.hover(x, y, e.shiftKey, e.timeStamp);
+    if (this.tool === "brush" || this.tool === "eraser") this.invalidate("overlay");
+  }
+
+  private onUp(e: PointerEvent, sx: number, sy: number): void {
+    const g = this.gesture;
+    this.gesture = { kind: "none" };
+    if (this.ui.overlay.hasPointerCapture(e.pointerId)) this.ui.overlay.releasePointerCapture(e.pointerId);
+    this.ui.stage.dataset.mode = this.space ? "pan" : this.cursorMode();
+    if (g.kind === "pan") return;
+    if (g.kind === "stroke") {
+      this.endStroke(g);
+      return;
+    }
+    if (g.kind === "box") {
+      const box: [number, number, number, number] = [
+        Math.min(g.x0, g.x1),
+        Math.min(g.y0, g.y1),
+        Math.max(g.x0, g.x1),
+        Math.max(g.y0, g.y1),
+      ];
+      this.invalidate("overlay");
+      if (box[2] - box[0] < 1 || box[3] - box[1] < 1) {
+        this.flash("that box is too small: drag a box at least 2 pixels wide and high", "error");
+        return;
+      }
+      this.addStep({ kind: "box", box }, e.timeStamp);
+      return;
+    }
+    if (g.kind === "press") {
+      const [x, y] = toImage(this.view, sx, sy);
+      this.click(x, y, { shift: g.shift || e.shiftKey, negative: g.alt || e.altKey || g.button === 2 }, e.timeStamp);
+    }
+  }
+
+  private clampToImage(x: number, y: number): [number, number] {
+    const { width, height } = this.imageSize;
+    return [Math.min(Math.max(Math.floor(x), 0), width - 1), Math.min(Math.max(Math.floor(y), 0), height - 1)];
+  }
+
+  private inside(x: number, y: number): boolean {
+    const { width, height } = this.imageSize;
+    return x >= 0 && y >= 0 && x < width && y < height;
+  }
+
+  /** A click at image point (x, y): select an annotation, or add a point. */
+  click(x: number, y: number, mods: { shift: boolean; negative: boolean }, t0: number): void {
+    if (!this.image) return;
+    if (!this.inside(x, y)) {
+      this.flash(`click at (${Math.round(x)}, ${Math.round(y)}) is outside the ${this.imageSize.width}×${this.imageSize.height} image`, "error");
+      return;
+    }
+    const prompting = this.session.hasSteps || this.pendingSteps.length > 0;
+    if (!prompting && !mods.shift) {
+      const hit = this.annotations.hit(x, y, this.visibility);
+      if (hit && hit.data.id !== this.selectedId) {
+        this.select(hit.data.id, true);
+        return;
+      }
+    }
+    if (this.tool === "box") return;
+    const positive = this.positive !== mods.negative;
+    this.addStep({ kind: "point", x: Math.floor(x), y: Math.floor(y), positive }, t0);
+  }
+
+  // ---- prompt steps --------------------------------------------------------------------
+
+  /** Start a session on the selected annotation when there is no prompt yet. */
+  private ensureSession(): void {
+    if (this.session.hasSteps || this.pendingSteps.length) return;
+    const sel = this.selectedId !== null ? this.annotations.get(this.selectedId) : undefined;
+    const seedId = this.session.editingAnnotationId;
+    if (sel && seedId !== sel.data.id) {
+      const source = sel.data.source === "sam" || sel.data.source === "fallback" ? sel.data.source : "manual";
+      this.session = new PromptSession(this.session.imageId, { annotationId: sel.data.id, mask: sel.mask, source });
+      this.classChosen = false;
+    } else if (!sel && seedId !== null) {
+      this.session = new PromptSession(this.session.imageId);
+      this.classChosen = false;
+    }
+  }
+
+  addStep(step: Step, t0: number): void {
+    if (!this.imageInfo) return;
+    this.ensureSession();
+    const session = this.session;
+    const reuse = this.reusablePreview(step) ? this.preview : null;
+    this.pendingSteps.push(step);
+    this.preview = null;
+    this.invalidate("overlay", "ui");
+    this.chain = this.chain.then(() => this.runStep(session, step, t0, reuse));
+  }
+
+  private reusablePreview(step: Step): boolean {
+    const p = this.preview;
+    return !!p && step.kind === "point" && step.positive && p.x === step.x && p.y === step.y && !this.session.hasSteps && !this.session.seed;
+  }
+
+  private async runStep(
+    session: PromptSession,
+    step: Step,
+    t0: number,
+    reuse: { x: number; y: number; prediction: Prediction } | null,
+  ): Promise<void> {
+    try {
+      if (session !== this.session || !this.imageInfo) return;
+      const spec = session.promptWith(step);
+      let prediction: Prediction;
+      let path: string;
+      if (reuse && spec.multimask && spec.points.length === 1) {
+        prediction = reuse.prediction;
+        path = "browser";
+      } else {
+        const out = await this.hub.decode(this.api, session.imageId, this.embeddingUrl(), spec);
+        prediction = out.prediction;
+        path = out.path;
+      }
+      if (session !== this.session) return;
+      session.push(step, prediction);
+      session.mask; // upscale now: "mask visible" includes it
+      this.mark("click", t0, path);
+    } catch (err) {
+      this.failure(err, "the segmenter could not answer");
+    } finally {
+      const i = this.pendingSteps.indexOf(step);
+      if (i >= 0) this.pendingSteps.splice(i, 1);
+      this.invalidate("overlay", "ui");
+    }
+  }
+
+  private embeddingUrl(): string | null {
+    return this.data.segmenter?.decoder?.embedding_url ?? null;
+  }
+
+  undo(): boolean {
+    if (!this.session.undo()) return false;
+    this.invalidate("overlay", "ui");
+    return true;
+  }
+
+  redo(): boolean {
+    if (!this.session.redo()) return false;
+    this.invalidate("overlay", "ui");
+    return true;
+  }
+
+  clearPrompts(): boolean {
+    if (!this.session.hasSteps) return false;
+    this.session.clear();
+    this.invalidate("overlay", "ui");
+    return true;
+  }
+
+  cycle(delta: 1 | -1): boolean {
+    if (this.session.candidates < 2) return false;
+    this.session.cycle(delta);
+    this.invalidate("overlay", "ui");
+    return true;
+  }
+
+  // ---- brush ---------------------------------------------------------------------------
+
+  private startStroke(x: number, y: number): void {
+    this.ensureSession();
+    const erase = this.tool === "eraser";
+    const base: BinMask | null = this.session.baseMask;
+    if (!base && erase) {
+      this.flash("nothing to erase: select an object or make a mask first", "error");
+      return;
+    }
+    const { width, height } = this.imageSize;
+    const editor = new MaskEditor(base ?? emptyMask(width, height));
+    const radius = this.brushSize / 2 / this.view.scale;
+    const sprite = new MaskSprite(editor as BinMask, this.classColor(this.acceptClassId()));
+    this.preview = null;
+    this.gesture = { kind: "stroke", editor, sprite, last: [x, y], points: [[x, y]], erase, radius, generation: editor.generation };
+    this.paintSegment([x, y], [x, y]);
+    this.invalidate("overlay");
+  }
+
+  private continueStroke(p: Point): void {
+    const g = this.gesture;
+    if (g.kind !== "stroke") return;
+    if (Math.hypot(p[0] - g.last[0], p[1] - g.last[1]) < g.radius * 0.25) return;
+    this.paintSegment(g.last, p);
+    g.last = p;
+    g.points.push(p);
+  }
+
+  private paintSegment(a: Point, b: Point): void {
+    const g = this.gesture;
+    if (g.kind !== "stroke") return;
+    const rect = g.editor.segment(a, b, g.radius, g.erase);
+    if (!rect) return;
+    if (g.editor.generation !== g.generation || !g.sprite.canvas) {
+      g.sprite = new MaskSprite(g.editor as BinMask, g.sprite.color);
+      g.generation = g.editor.generation;
+    } else {
+      const { x0, y0 } = g.editor;
+      g.sprite.paint(rect[0] - x0, rect[1] - y0, rect[2] - rect[0], rect[3] - rect[1]);
+    }
+  }
+
+  private endStroke(g: Extract<Gesture, { kind: "stroke" }>): void {
+    const mask = g.editor.result();
+    const step: Step = { kind: "brush", erase: g.erase, radius: g.radius, points: g.points };
+    this.session.push(step, { candidates: [fixedCandidate(mask, null)], source: "manual" });
+    this.invalidate("overlay", "ui");
+  }
+
+  // ---- hover ---------------------------------------------------------------------------
+
+  private previewAllowed(): boolean {
+    return (
+      this.hub.status === "ready" &&
+      this.tool === "point" &&
+      !this.space &&
+      !this.session.hasSteps &&
+      this.pendingSteps.length === 0 &&
+      this.selectedId === null &&
+      this.gesture.kind === "none" &&
+      this.pointerInside
+    );
+  }
+
+  private hover(x: number, y: number, shift: boolean, t0: number): void {
+    if (!this.image) return;
+    const prompting = this.session.hasSteps || this.pendingSteps.length > 0;
+    const hit = !prompting && !shift && this.inside(x, y) ? this.annotations.hit(x, y, this.visibility) : null;
+    const id = hit?.data.id ?? null;
+    if (id !== this.hoverId) {
+      this.hoverId = id;
+      this.ui.stage.dataset.mode = this.space ? "pan" : this.cursorMode();
+      this.invalidate("scene", "ui");
+    }
+    if (!this.previewAllowed() || id !== null || !this.inside(x, y)) {
+      this.hoverWanted = null;
+      if (this.preview) {
+        this.preview = null;
+        this.invalidate("overlay");
+      }
+      return;
+    }
+    const px = Math.floor(x);
+    const py = Math.floor(y);
+    if (this.preview && this.preview.x === px && this.preview.y === py) return;
+    this.hoverWanted = { x: px, y: py, t0 };
+    void this.runHover();
+  }
+
+  private async runHover(): Promise<void> {
+    if (this.hoverBusy) return;
+    const decoder = this.hub.decoder;
+    const url = this.embeddingUrl();
+    if (!decoder || !url) return;
+    this.hoverBusy = true;
+    try {
+      while (this.hoverWanted && this.previewAllowed()) {
+        const want = this.hoverWanted;
+        this.hoverWanted = null;
+        const emb = await getEmbedding(url).catch(() => null);
+        if (!emb || url !== this.embeddingUrl()) break;
+        const session = this.session;
+        const spec = session.promptWith({ kind: "point", x: want.x, y: want.y, positive: true });
+        const prediction = await decoder.decode(emb, spec);
+        if (session !== this.session || !this.previewAllowed()) break;
+        const best = prediction.candidates[0].mask();
+        this.preview = { x: want.x, y: want.y, prediction, sprite: isEmpty(best) ? null : new MaskSprite(best, this.classColor(this.classId)) };
+        this.mark("hover", want.t0, "browser");
+        this.invalidate("overlay");
+        await this.nextFrame(); // let the frame (and input) through before the next decode
+      }
+    } catch {
+      /* a failed preview is not worth a message: the click path reports errors */
+    } finally {
+      this.hoverBusy = false;
+    }
+  }
+
+  // ---- selection and annotation actions ------------------------------------------------
+
+  select(id: number | null, notify: boolean): void {
+    if (id !== null && !this.annotations.get(id)) id = null;
+    if (id === this.selectedId) return;
+    this.selectedId = id;
+    this.preview = null;
+    // prompts in progress are kept (Accept stores them as before); an empty session starts
+    // over, so the next click refines the newly selected object
+    if (!this.session.hasSteps && this.pendingSteps.length === 0) {
+      this.session = new PromptSession(this.session.imageId);
+      this.classChosen = false;
+    }
+    if (id !== null) this.reveal(id);
+    this.invalidate("scene", "overlay", "ui");
+    if (notify) this.trigger({ kind: "select", annotation_id: id });
+  }
+
+  /** 1-9 or a chip: re-class the selected object (no prompt in progress) or pick the class. */
+  pickClass(id: number): void {
+    const prompting = this.session.hasSteps || this.pendingSteps.length > 0;
+    if (this.selectedId !== null && !prompting) {
+      void this.updateAnnotation(this.selectedId, { class_id: id });
+      return;
+    }
+    this.classId = id;
+    this.classChosen = true;
+    this.invalidate("overlay", "ui");
+    this.trigger({ kind: "class", class_id: id });
+  }
+
+  async accept(t0 = performance.now()): Promise<boolean> {
+    if (this.pendingSteps.length) await this.chain;
+    const mask = this.session.mask;
+    if (!mask) {
+      const sel = this.selectedId !== null ? this.annotations.get(this.selectedId) : undefined;
+      if (sel && sel.data.status !== "accepted") return this.updateAnnotation(sel.data.id, { status: "accepted" });
+      this.flash("nothing to accept yet: click inside an object first", "error");
+      return false;
+    }
+    const classId = this.acceptClassId();
+    if (classId === null) {
+      this.flash("this dataset has no classes yet: add your first class (the field above the image)", "error", 8000);
+      return false;
+    }
+    if (isEmpty(mask)) {
+      this.flash("the mask is empty: paint or click before accepting", "error");
+      return false;
+    }
+    const session = this.session;
+    const imageId = this.imageInfo?.id;
+    if (imageId === undefined) return false;
+    const pending: Pending = {
+      key: this.nextPendingKey--,
+      replaces: session.editingAnnotationId,
+      sprite: new MaskSprite(mask, this.classColor(classId)),
+      classId,
+    };
+    // ready for the next object now; the POST finishes in the background
+    this.pendingAnnotations.push(pending);
+    this.session = new PromptSession(session.imageId);
+    this.classChosen = false;
+    this.selectedId = null;
+    this.preview = null;
+    this.mark("accept", t0, "local");
+    this.invalidate("scene", "overlay", "ui");
+    this.busy++;
+    try {
+      const reply = await this.api.createAnnotation({
+        image_id: imageId,
+        class_id: classId,
+        rle: encodeRle(mask),
+        source: session.source,
+        seconds: Math.round(session.seconds() * 100) / 100,
+        score: session.score,
+        annotation_id: session.editingAnnotationId,
+      });
+      if (this.imageInfo?.id !== imageId) return true;
+      this.applyAnnotation(reply.annotation, reply.revision);
+      this.timings.record("acceptSaved", performance.now() - t0, "server", t0, performance.now());
+      this.trigger({ kind: "changed", revision: reply.revision });
+      return true;
+    } catch (err) {
+      this.failure(err, "accept failed");
+      if (this.session.imageId === session.imageId && !this.session.hasSteps && this.pendingSteps.length === 0) {
+        this.session = session; // give the object back
+        this.selectedId = session.editingAnnotationId;
+      }
+      return false;
+    } finally {
+      this.pendingAnnotations = this.pendingAnnotations.filter((p) => p !== pending);
+      this.busy--;
+      this.invalidate("scene", "overlay", "ui");
+    }
+  }
+
+  private applyAnnotation(a: AnnotationData, revision: number): void {
+    this.annotations.put(a, this.classColor(a.class_id));
+    this.revision = Math.max(this.revision, revision);
+  }
+
+  async updateAnnotation(id: number, change: { class_id?: number; status?: AnnotationStatus }): Promise<boolean> {
+    if (id < 0) return false;
+    this.busy++;
+    this.invalidate("ui");
+    try {
+      const reply = await this.api.updateAnnotation(id, change);
+      this.applyAnnotation(reply.annotation, reply.revision);
+      this.trigger({ kind: "changed", revision: reply.revision });
+      if (change.status === "rejected" && !this.showRejected && this.selectedId === id) this.select(null, true);
+      return true;
+    } catch (err) {
+      this.failure(err, `annotation #${id} was not changed`);
+      return false;
+    } finally {
+      this.busy--;
+      this.invalidate("scene", "overlay", "ui");
+    }
+  }
+
+  async remove(id: number): Promise<boolean> {
+    if (id < 0) return false;
+    this.busy++;
+    try {
+      const reply = await this.api.deleteAnnotation(id);
+      this.annotations.delete(reply.deleted);
+      this.revision = Math.max(this.revision, reply.revision);
+      if (this.selectedId === id) this.select(null, true);
+      if (this.session.editingAnnotationId === id) this.session = new PromptSession(this.session.imageId);
+      this.trigger({ kind: "changed", revision: reply.revision });
+      this.flash(`deleted #${id}`);
+      return true;
+    } catch (err) {
+      this.failure(err, `annotation #${id} was not deleted`);
+      return false;
+    } finally {
+      this.busy--;
+      this.invalidate("scene", "overlay", "ui");
+    }
+  }
+
+  async addClass(name: string): Promise<boolean> {
+    this.busy++;
+    try {
+      const reply = await this.api.createClass(name);
+      this.classes = [...reply.classes].sort((a, b) => a.index - b.index);
+      this.revision = Math.max(this.revision, reply.revision);
+      if (this.classId === null || !this.classes.some((c) => c.id === this.classId)) this.classId = reply.class.id;
+      this.annotations.recolor(this.classes);
+      this.trigger({ kind: "changed", revision: reply.revision });
+      this.flash(`class "${reply.class.name}" added`);
+      return true;
+    } catch (err) {
+      this.failure(err, "class not added");
+      return false;
+    } finally {
+      this.busy--;
+      this.invalidate("scene", "overlay", "ui");
+    }
+  }
+
+  async acceptDrafts(): Promise<void> {
+    const drafts = this.annotations.all().filter((s) => s.data.status === "draft");
+    for (const d of drafts) if (!(await this.updateAnnotation(d.data.id, { status: "accepted" }))) break;
+  }
+
+  // ---- keyboard ------------------------------------------------------------------------
+
+  onAction(a: Action, t0: number): boolean {
+    switch (a.kind) {
+      case "class": {
+        const c = this.classes[a.number - 1];
+        if (!c) return false;
+        this.pickClass(c.id);
+        return true;
+      }
+      case "accept":
+        void this.accept(t0);
+        return true;
+      case "undo":
+        return this.undo() || true;
+      case "redo":
+        return this.redo() || true;
+      case "escape":
+        if (this.clearPrompts()) return true;
+        if (this.ui.root.querySelector(".sc-help:not([hidden])")) {
+          this.ui.toggleHelp();
+          return true;
+        }
+        if (this.selectedId !== null) {
+          this.select(null, true);
+          return true;
+        }
+        return false;
+      case "cycle":
+        return this.cycle(a.delta) || true;
+      case "positive":
+        this.positive = true;
+        this.invalidate("ui");
+        return true;
+      case "negative":
+        this.positive = !this.positive;
+        this.invalidate("ui");
+        return true;
+      case "tool":
+        this.setTool(a.tool);
+        return true;
+      case "brushSize":
+        this.brushSize = Math.min(Math.max(this.brushSize * a.factor, 4), 200);
+        this.invalidate("overlay", "ui");
+        return true;
+      case "zoom":
+        if (this.pointer && this.pointerInside) this.zoom(a.factor, this.pointer.sx, this.pointer.sy);
+        else this.zoom(a.factor);
+        return true;
+      case "fit":
+        this.fitView();
+        return true;
+      case "actual":
+        this.view = zoomTo(this.view, 1 / (window.devicePixelRatio || 1), this.imageSize, this.viewport);
+        return true;
+      case "delete":
+        if (this.selectedId === null) return false;
+        void this.remove(this.selectedId);
+        return true;
+      case "toggleAnnotations":
+        this.showAnnotations = !this.showAnnotations;
+        this.invalidate("scene", "ui");
+        return true;
+      case "pan":
+        this.view = panBy(this.view, a.dx * this.viewport.width, a.dy * this.viewport.height, this.imageSize, this.viewport);
+        return true;
+    }
+  }
+
+  setTool(t: Tool): void {
+    this.tool = t;
+    this.preview = null;
+    this.ui.stage.dataset.mode = this.cursorMode();
+    this.invalidate("overlay", "ui");
+  }
+
+  private uiActions() {
+    return {
+      tool: (t: Tool) => this.setTool(t),
+      positive: (p: boolean) => {
+        this.positive = p;
+        this.invalidate("ui");
+      },
+      brushSize: (px: number) => {
+        this.brushSize = px;
+        this.invalidate("overlay", "ui");
+      },
+      zoom: (f: number) => this.zoom(f),
+      fit: () => this.fitView(),
+      opacity: (v: number) => {
+        this.opacity = v;
+        this.invalidate("scene", "overlay", "ui");
+      },
+      undo: () => void this.undo(),
+      redo: () => void this.redo(),
+      clear: () => void this.clearPrompts(),
+      accept: () => void this.accept(),
+      pickClass: (id: number) => this.pickClass(id),
+      toggleClass: (id: number) => {
+        if (this.hiddenClasses.has(id)) this.hiddenClasses.delete(id);
+        else this.hiddenClasses.add(id);
+        this.invalidate("scene", "ui");
+      },
+      addClass: (name: string) => this.addClass(name),
+      toggleRejected: () => {
+        this.showRejected = !this.showRejected;
+        this.invalidate("scene", "ui");
+      },
+      toggleAnnotations: () => {
+        this.showAnnotations = !this.showAnnotations;
+        this.invalidate("scene", "ui");
+      },
+      select: (id: number | null) => this.select(id, true),
+      hover: (id: number | null) => {
+        this.hoverId = id;
+        this.invalidate("scene", "ui");
+      },
+      setObjectClass: (id: number, classId: number) => void this.updateAnnotation(id, { class_id: classId }),
+      setStatus: (id: number, status: AnnotationStatus) => void this.updateAnnotation(id, { status }),
+      remove: (id: number) => void this.remove(id),
+      acceptDrafts: () => void this.acceptDrafts(),
+    };
+  }
+
+  // ---- test / benchmark hook helpers ----------------------------------------------------
+
+  workingMaskRle(): Rle | null {
+    const m = this.session.mask;
+    return m ? encodeRle(m) : null;
+  }
+
+  /** Resolves when no decode, POST or preview is in flight and the frame is drawn. */
+  async idle(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      await this.chain;
+      if (this.busy === 0 && this.pendingSteps.length === 0 && !this.hoverBusy) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await this.nextFrame();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    if (this.frame) cancelAnimationFrame(this.frame);
+    for (const c of this.cleanups.splice(0)) c();
+    this.ui.root.remove();
+  }
+}
