@@ -1,4 +1,4 @@
-"""Datasets: list, stats, import (upload or path) and export with download. Work runs as jobs."""
+"""Datasets: list, stats, classes, import (upload or path) and export with download. Work runs as jobs."""
 
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from studio.errors import StudioError
 from studio.jobs import enqueue, get_job
 from studio.jobs.kinds import ExportSpec, ImportSpec
 from studio.transfer import EXPORT_FORMATS, IMPORT_FORMATS, export_target, save_upload, zipped
+from studio_ui.classes import class_manager
 
 st.title("Datasets")
 
@@ -21,7 +22,7 @@ else:
     st.dataframe(pd.DataFrame([s.__dict__ for s in summaries]), hide_index=True, width="stretch")
 
 names = [s.name for s in summaries]
-tab_stats, tab_import, tab_export = st.tabs(["Stats", "Import", "Export"])
+tab_stats, tab_classes, tab_import, tab_export = st.tabs(["Stats", "Classes", "Import", "Export"])
 
 with tab_stats:
     if names:
@@ -50,6 +51,10 @@ with tab_stats:
                            f"{version.annotation_count} objects")
             except StudioError as exc:
                 st.error(str(exc))
+
+with tab_classes:
+    if names:
+        class_manager(st.selectbox("Dataset", names, key="classes_dataset"), key="classes")
 
 with tab_import:
     fmt = st.selectbox("Format", IMPORT_FORMATS, help="images: a folder; coco: annotations.json + images/; "
