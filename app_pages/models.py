@@ -8,7 +8,7 @@ from studio.jobs import enqueue
 from studio.jobs.kinds import ExportModelSpec
 from studio.plots import training_curves
 from studio.model_import import import_model
-from studio.registry import get_model, list_models, model_dir, remove_model
+from studio.registry import downloads, get_model, list_models, model_dir, remove_model
 from studio.training.loop import read_log
 from studio.transfer import save_upload
 from studio_ui.widgets import benchmark_table
@@ -40,11 +40,13 @@ else:
                     f"{version.source}")
         st.markdown("Classes: " + ", ".join(c["name"] for c in version.classes))
         st.caption(f"Folder: `{folder}` · sha256 `{version.checksum[:16]}…`")
-        for role, file_name in version.files.items():
+        for role, file_name in downloads(version):
             path = folder / file_name
-            if path.is_file():
-                st.download_button(f"{role}: {file_name} ({path.stat().st_size / 1e6:.1f} MB)", path.read_bytes(),
-                                   file_name=file_name, key=f"dl-{version.id}-{role}", icon=":material/download:")
+            st.download_button(f"{role}: {file_name} ({path.stat().st_size / 1e6:.1f} MB)", path.read_bytes(),
+                               file_name=file_name, key=f"dl-{version.id}-{role}", icon=":material/download:")
+        if "last" in version.files:
+            st.caption(f"The resume state (`{version.files['last']}`: weights + optimizer, to continue training) "
+                       "stays in the folder; the weights file above is what predicts.")
         with st.popover("Remove this version", icon=":material/delete:"):
             force = st.checkbox("Also delete its evaluations", key="models_force")
             if st.button("Remove", type="primary", key="models_remove"):

@@ -13,15 +13,22 @@ Name: ``{architecture}_{backbone}_{dataset}_v{semver}_{YYYYMMDD}``. ``semver`` c
 lineage (architecture, backbone, dataset): a new model is the next minor (1.0.0, 1.1.0 ...).
 
 Checkpoint dict (``torch.save``; loaded with ``weights_only=True`` only): ``model``
-(state_dict), ``epoch``, ``best_metric``, ``optimizer``, ``scheduler`` (state dicts or None),
-``config`` (plain dict). Files that need arbitrary pickled code to load (e.g. raw
-ultralytics checkpoints, whole pickled modules) are refused with the reason.
+(state_dict), ``epoch``, ``best_metric``, ``config`` (plain dict: what evaluation and export
+need to rebuild the model), and in a resume file only, ``optimizer`` and ``scheduler`` (state
+dicts). ``best.pt`` is lean (the weights and what reads them: about the size of the weights);
+``last.pt`` is the full resume state (Adam's two moments make it about three times larger).
+Files that need arbitrary pickled code to load (e.g. raw ultralytics checkpoints, whole
+pickled modules) are refused with the reason.
+
+A trained version's files are hard links to its run's (``<data>/runs/<run_id>/``), so a run
+costs its disk once; where the run folder lies on another disk they are moved there instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import uuid
@@ -141,7 +148,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def save_checkpoint(path: Path, **parts: Any) -> Path:
-    """``torch.save`` a checkpoint dict (keys from :data:`CHECKPOINT_KEYS`) via a temp name."""
+    """``torch.save`` a checkpoint dict (keys from :data:`CHECKPOINT_KEYS`; only those given and
+    not None are written, so a weights-only file carries no empty optimizer slot) via a temp name."""
     import torch
 
     unknown = set(parts) - set(CHECKPOINT_KEYS)
@@ -150,7 +158,7 @@ def save_checkpoint(path: Path, **parts: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    torch.save({key: parts.get(key) for key in CHECKPOINT_KEYS}, tmp)
+    torch.save({key: parts[key] for key in CHECKPOINT_KEYS if parts.get(key) is not None}, tmp)
     tmp.replace(path)
     return path
 
@@ -172,6 +180,18 @@ def model_file(version: ModelVersion, role: str) -> Path:
     if not name:
         raise NotFound(f"model {version.name} has no {role!r} file; it has: {', '.join(version.files) or 'none'}")
     return model_dir(version) / name
+
+
+DOWNLOAD_ROLES = ("best", "weights", "classical", "onnx", "onnx_data", "torchscript", "training_log")
+
+
+def downloads(version: ModelVersion) -> list[tuple[str, str]]:
+    """(role, file name) of the files a person downloads to use the version: the lean weights
+    (``best.pt``, a classical model's arrays), its exports and the training log; never the
+    resume state (``last.pt``: three times the weights, for continuing a run). Only files that exist."""
+    folder = model_dir(version)
+    return [(role, version.files[role]) for role in DOWNLOAD_ROLES
+            if role in version.files and (folder / version.files[role]).is_file()]
 
 
 def get_model(ref: str | int) -> ModelVersion:
@@ -221,12 +241,14 @@ def register_model(*, task: str, architecture: str, backbone: str, classes: list
                    dataset: str, files: dict[str, Path], config: dict[str, Any] | None = None,
                    metrics: dict[str, Any] | None = None, preprocessing: dict[str, Any] | None = None,
                    dataset_version_id: int | None = None, job_id: str | None = None,
-                   source: str = "trained", move: bool = True) -> ModelVersion:
+                   source: str = "trained", move: bool = True, link: bool = False) -> ModelVersion:
     """Create a version: files go into a new folder under a temp name (renamed when complete)
     and the row is inserted; if the insert fails the folder is removed.
 
     ``files``: role -> path (best, last, onnx, onnx_data, training_log, weights ...); the
     weights roles are renamed ``<Name>_<role>.pt`` (checkpoints) or kept (others).
+    How they get there: ``link`` hard-links them (no second copy; a file on another disk is
+    moved instead), else ``move`` moves them, else they are copied.
     """
     task = Task(task).value
     classes = check_classes(classes)
@@ -247,7 +269,7 @@ def register_model(*, task: str, architecture: str, backbone: str, classes: list
             path = Path(path)
             file_name = f"{name}_{role}{path.suffix}" if role in ("best", "last") else \
                 "training_log.csv" if role == "training_log" else path.name
-            (shutil.move if move else shutil.copy2)(str(path), tmp / file_name)
+            _place(path, tmp / file_name, "link" if link else "move" if move else "copy")
             stored[role] = file_name
         (tmp / "config.yaml").write_text(yaml.safe_dump(config or {}, sort_keys=False))
         _write_json(tmp / "metrics.json", metrics or {})
@@ -272,6 +294,18 @@ def register_model(*, task: str, architecture: str, backbone: str, classes: list
         shutil.rmtree(target, ignore_errors=True)
         raise
     return version
+
+
+def _place(source: Path, target: Path, how: str) -> None:
+    """Put ``source`` at ``target``: "link" (a hard link; moved where linking fails, e.g. across
+    disks, so there is never a second copy), "move" or "copy"."""
+    if how == "link":
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            how = "move"
+    (shutil.move if how == "move" else shutil.copy2)(str(source), target)
 
 
 def update_metrics(version_id: int, metrics: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
 
 Per epoch it writes a row to ``training_log.csv`` (epoch, train_loss, val_loss, metrics...,
 lr, seconds), calls ``hooks.on_epoch`` (the job writes the same to the database) and saves
-``last.pt`` (and ``best.pt`` when the monitored metric improved) in the run folder.
+``last.pt`` (the resume state: model, optimizer, scheduler, epoch) and, when the monitored
+metric improved, ``best.pt`` (the weights, epoch, best metric and config only) in the run folder.
 
 Resume: with ``last.pt`` in the run folder, training continues after its epoch with the
 model, optimizer and schedule restored. Shuffling, augmentation and dropout derive from
@@ -226,9 +227,9 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
             stale += 1
         parts = {"model": model.state_dict(), "epoch": epoch, "best_metric": best, "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "config": setup.checkpoint_config(config)}
-        save_checkpoint(last_path, **parts)
-        if improved:
-            save_checkpoint(best_path, **parts)
+        save_checkpoint(last_path, **parts)  # the full resume state
+        if improved:  # weights and what evaluation needs; no optimizer (a third of the size)
+            save_checkpoint(best_path, **{k: v for k, v in parts.items() if k not in ("optimizer", "scheduler")})
         hooks.on_epoch(record)
         shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         hooks.log(f"epoch {epoch}: train loss {record.train_loss:.4f}"

@@ -3,7 +3,10 @@ register the result as a model version.
 
 Runs live in ``<data_dir>/runs/<run_id>/`` (config.yaml, training_log.csv, last.pt,
 best.pt). A run started again with the same ``run_id`` resumes from its ``last.pt``: that is
-how a re-queued job continues after a worker died or the job was cancelled.
+how a re-queued job continues after a worker died or the job was cancelled. The registered
+version's files are hard links to the run's (one copy on disk; the trainer replaces its files
+by rename, so later epochs never change a registered file); where models/ lies on another disk
+they are moved, and the run folder keeps only its config and log.
 """
 
 from __future__ import annotations
@@ -86,6 +89,6 @@ def register_run(config: TrainConfig, setup: Any, result: TrainResult, *, job_id
                              classes=setup.classes, dataset=setup.dataset_label, files=files,
                              config=setup.checkpoint_config(config), metrics=metrics,
                              preprocessing=setup.preprocessing, dataset_version_id=setup.dataset_version_id,
-                             job_id=job_id, move=False)
+                             job_id=job_id, link=True)  # hard links: the run's files, stored once
     log(f"registered model version {version.name}")
     return version
