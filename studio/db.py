@@ -1,4 +1,5 @@
-"""Database engine (SQLite in WAL mode with foreign keys on), sessions and migrations."""
+"""Database engine (SQLite in WAL mode with foreign keys on, or PostgreSQL through psycopg 3),
+sessions and migrations."""
 
 from __future__ import annotations
 
@@ -38,7 +39,16 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(postgres_driver(url), pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def postgres_driver(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` URLs with the installed driver (psycopg 3) named,
+    so SQLAlchemy does not look for psycopg2; other URLs unchanged."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
 
 
 @lru_cache(maxsize=4)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from studio.config import folder_env
+from tests import postgres
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -32,13 +33,29 @@ def reset_studio_caches() -> None:
         pass
 
 
-studio_env_vars = folder_env  # the STUDIO_* variables of an isolated studio rooted at a folder
+def studio_env_vars(root: Path, *, migrated: bool = False) -> dict[str, str]:
+    """The STUDIO_* variables of an isolated studio rooted at ``root`` (``folder_env``). Its
+    database is a SQLite file in ``root``, or with ``STUDIO_TEST_DB=postgres`` a database of its
+    own on the session's PostgreSQL server (tests/postgres.py; ``migrated``: copied from the
+    migrated template, else empty)."""
+    env = folder_env(root)
+    if postgres.wanted():
+        try:
+            env["STUDIO_DB_URL"] = postgres.server().database(root, migrated=migrated)
+        except postgres.NotInstalled as exc:
+            pytest.skip(str(exc))
+    return env
+
+
+def _drop_database(env: dict[str, str]) -> None:
+    if postgres.wanted():
+        postgres.server().drop(env["STUDIO_DB_URL"])
 
 
 @pytest.fixture
 def studio_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """A migrated, empty studio in ``tmp_path``; yields its environment variables."""
-    env = studio_env_vars(tmp_path)
+    env = studio_env_vars(tmp_path, migrated=True)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_studio_caches()
@@ -47,6 +64,7 @@ def studio_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict
     migrate()
     yield env
     reset_studio_caches()
+    _drop_database(env)
 
 
 @pytest.fixture
@@ -80,7 +98,7 @@ def isolated_studio(root: Path) -> Iterator[Path]:
     """An isolated, migrated studio in ``root`` for the duration of the block (module-scoped
     fixtures use it: building models is the slow part, so a module shares them)."""
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in studio_env_vars(root).items():
+        for key, value in studio_env_vars(root, migrated=True).items():
             patch.setenv(key, value)
         reset_studio_caches()
         from studio.db import migrate
@@ -110,8 +128,27 @@ def shared_fixtures() -> Path:
     return SHARED_FIXTURES
 
 
+DB_FIXTURES = {"studio_env", "module_studio", "start_worker", "live_studio"}  # fixtures that build a studio
+DB_HELPERS = {"studio_env_vars", "isolated_studio", "running_studio"}  # helpers a test module builds one with
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``db`` every test that touches a studio database (through a fixture, or a helper its
+    module imports): the PostgreSQL pass of ``make test`` runs those (``-m db``)."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())) or (module and DB_HELPERS & set(vars(module))):
+            item.add_marker(pytest.mark.db)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"studio databases: {'PostgreSQL (STUDIO_TEST_DB=postgres)' if postgres.wanted() else 'SQLite files'}"
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """In CI every real part is installed, so a skipped test means something is missing: fail."""
+    """In CI every real part is installed, so a skipped test means something is missing: fail.
+    Stops the session's PostgreSQL server, if one was started."""
+    postgres.stop()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if os.environ.get("CI") and skipped and exitstatus == 0:
