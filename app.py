@@ -1,11 +1,30 @@
 """Streamlit entry: navigation over the pages (and nothing else)."""
 
+from importlib.resources import files
+
 import streamlit as st
 
-st.set_page_config(page_title="Studio", page_icon=":material/photo_library:", layout="wide")
+from studio.db import database_status
+
+# A local favicon: a ":material/...:" page icon makes the browser fetch it from fonts.gstatic.com.
+st.set_page_config(page_title="Studio", page_icon=str(files("studio") / "assets" / "favicon.png"), layout="wide")
+missing = database_status(connect=False)  # the same STUDIO_HOME rules as the CLI; never creates a file
+if missing:
+    st.error(missing, icon=":material/database:")
+    st.stop()
+DATASETS = st.Page("app_pages/datasets.py", title="Datasets", icon=":material/dataset:")
+
+
+def home() -> None:
+    """The root URL opens Datasets. Datasets itself is not the default page: Streamlit serves a
+    default page only at "/", so /datasets would be "Page not found"."""
+    st.switch_page(DATASETS)
+
+
 navigation = st.navigation({
     "Data": [
-        st.Page("app_pages/datasets.py", title="Datasets", icon=":material/dataset:", default=True),
+        st.Page(home, title="Studio", url_path="home", default=True, visibility="hidden"),
+        DATASETS,
         st.Page("app_pages/label.py", title="Label", icon=":material/draw:"),
     ],
     "Models": [
