@@ -6,10 +6,11 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from studio.datasets import dataset_stats, list_datasets, snapshot
+from studio.datasets import dataset_stats, list_datasets, take_snapshot
 from studio.errors import StudioError
 from studio.jobs import enqueue, get_job
 from studio.jobs.kinds import ExportSpec, ImportSpec
+from studio.naming import data_version_short
 from studio.transfer import EXPORT_FORMATS, IMPORT_FORMATS, export_target, save_upload, zipped
 from studio_ui.classes import class_manager
 
@@ -46,9 +47,10 @@ with tab_stats:
         note = st.text_input("Snapshot note", placeholder="what changed since the last version")
         if st.button("Snapshot now", icon=":material/photo_camera:"):
             try:
-                version = snapshot(name, note)
-                st.success(f"Saved {name} v{version.version}: {version.image_count} images, "
-                           f"{version.annotation_count} objects")
+                taken = take_snapshot(name, note)
+                version = taken.version
+                st.success(f"{'Unchanged since' if taken.reused else 'Saved as'} {taken.label}: "
+                           f"{version.image_count} images, {version.annotation_count} objects")
             except StudioError as exc:
                 st.error(str(exc))
 
@@ -80,7 +82,7 @@ with tab_export:
         mode = st.radio("COCO masks as", ["rle", "polygon"], horizontal=True, disabled=fmt != "coco",
                         help="polygon: masks with holes are still written as RLE, so no hole is lost")
         versions = [v["version"] for v in dataset_stats(name).versions]
-        version = st.selectbox("Version", [None, *versions], format_func=lambda v: "live dataset" if v is None else f"v{v}")
+        version = st.selectbox("Version", [None, *versions], format_func=data_version_short)
         if st.button("Export", type="primary", icon=":material/download:"):
             out = export_target(name, fmt, mode)
             st.session_state["export_job"] = enqueue(ExportSpec(format=fmt, dataset=name, out=out, mode=mode,

@@ -10,6 +10,7 @@ from studio.keypoints.dataset import list_versions as list_keypoint_versions
 from studio.errors import StudioError
 from studio.jobs import enqueue, list_jobs
 from studio.jobs.kinds import TrainSpec
+from studio.naming import data_version_short
 from studio.nets import list_models, model_info
 from studio.training.config import TrainConfig
 from studio_ui.widgets import training_job_panel
@@ -42,7 +43,7 @@ with left:
     dataset = st.selectbox("Dataset", names, key="train_dataset")
     versions = versions_of(dataset)
     version = st.selectbox("Dataset version", [None, *reversed(versions)], key="train_version",
-                           format_func=lambda v: "snapshot now (when the job starts)" if v is None else f"v{v}",
+                           format_func=lambda v: "snapshot now (when the job starts)" if v is None else data_version_short(v),
                            help="Training reads an immutable snapshot, never the live dataset.")
     architectures = [a for a in list_models(task) if a != "frame_cnn_gru"]  # raw-clip model: not trained here yet
     architecture = st.selectbox("Architecture", architectures, key="train_arch")

@@ -146,12 +146,16 @@ def stats(dataset: Annotated[str, typer.Argument(help="dataset name")]) -> None:
 @app.command()
 def snapshot(dataset: Annotated[str, typer.Argument(help="dataset name")],
              note: Annotated[str, typer.Option(help="what changed")] = "") -> None:
-    """Freeze the dataset (images + accepted annotations) as a new immutable version."""
-    from studio.datasets import snapshot as take_snapshot
+    """Freeze the dataset (images + accepted annotations) as a new immutable version (the latest
+    one is reused when nothing changed since)."""
+    from studio.datasets import take_snapshot
 
     _ensure_db()
-    version = take_snapshot(dataset, note)
-    typer.echo(f"{dataset} v{version.version}: {version.image_count} images, {version.annotation_count} annotations")
+    taken = take_snapshot(dataset, note)
+    version = taken.version
+    what = "unchanged since" if taken.reused else "saved as"
+    typer.echo(f"{dataset}: {what} {taken.label}: {version.image_count} images, "
+               f"{version.annotation_count} annotations")
 
 
 def _import(fmt: str, source: Path, dataset: str, link: bool, split: Optional[str], where: dict,

@@ -6,6 +6,8 @@ fails validation leaves the database exactly as it was.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -255,36 +257,120 @@ def doc_from_version(session: Session, dataset: str, version: int) -> DatasetDoc
 
 # ---- versions and stats ----------------------------------------------------------------
 
-def snapshot(dataset: str, note: str = "") -> DatasetVersion:
-    """Freeze the dataset's images, classes and accepted annotations as the next version."""
+def content_fingerprint(classes: Iterable[tuple[str, int, str | None]],
+                        images: Iterable[tuple[str, str, str, int, int]],
+                        annotations: Iterable[tuple[str, int, dict, bool]]) -> str:
+    """sha256 hex of a dataset's content as a snapshot freezes it, independent of row order:
+
+    classes: (name, index, color); images: (content hash, file name, split, width, height);
+    annotations: (image content hash, class index, RLE, iscrowd). Equal fingerprints mean a
+    training run would read the same data.
+    """
+    parts = {
+        "classes": sorted([str(n), int(i), c or ""] for n, i, c in classes),
+        "images": sorted([h, f, s, int(w), int(ht)] for h, f, s, w, ht in images),
+        "annotations": sorted(json.dumps([h, int(i), rle, bool(crowd)], sort_keys=True)
+                              for h, i, rle, crowd in annotations),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _live_fingerprint(session: Session, ds: Dataset) -> str:
+    classes = session.exec(select(LabelClass).where(LabelClass.dataset_id == ds.id)).all()
+    images = session.exec(select(Image).where(Image.dataset_id == ds.id)).all()
+    index_of = {c.id: c.index for c in classes}
+    hash_of = {i.id: i.content_hash for i in images}
+    accepted = session.exec(select(Annotation.image_id, Annotation.class_id, Annotation.rle, Annotation.iscrowd)
+                            .join(Image).where(Image.dataset_id == ds.id,
+                                               Annotation.status == AnnotationStatus.accepted.value)).all()
+    return content_fingerprint(((c.name, c.index, c.color) for c in classes),
+                               ((i.content_hash, i.file_name, i.split, i.width, i.height) for i in images),
+                               ((hash_of[a], index_of[c], rle, crowd) for a, c, rle, crowd in accepted))
+
+
+def _version_fingerprint(session: Session, dv: DatasetVersion) -> str:
+    images = session.exec(select(VersionImage).where(VersionImage.version_id == dv.id)).all()
+    hash_of = {i.id: i.content_hash for i in images}
+    anns = session.exec(select(VersionAnnotation.version_image_id, VersionAnnotation.class_index,
+                               VersionAnnotation.rle, VersionAnnotation.iscrowd)
+                        .join(VersionImage).where(VersionImage.version_id == dv.id)).all()
+    return content_fingerprint(((c["name"], c["index"], c.get("color")) for c in dv.classes),
+                               ((i.content_hash, i.file_name, i.split, i.width, i.height) for i in images),
+                               ((hash_of[v], k, rle, crowd) for v, k, rle, crowd in anns))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What ``take_snapshot`` did: the version to read, and whether it already existed."""
+
+    dataset: str
+    version: DatasetVersion
+    reused: bool  # True: the content equals this existing version; nothing new was written
+
+    @property
+    def label(self) -> str:
+        """``"shelves (data v3)"`` (studio.naming)."""
+        from studio.naming import data_version
+
+        return data_version(self.dataset, self.version.version)
+
+
+def take_snapshot(dataset: str, note: str = "", *, reuse: bool = True) -> Snapshot:
+    """Freeze the dataset's images, classes and accepted annotations as the next version; with
+    ``reuse`` (the default), a dataset whose content equals its latest version's (same
+    ``content_fingerprint``) gets that version back instead of an identical copy."""
     with session_scope() as session:
         ds = get_dataset(session, dataset)
-        doc = doc_from_dataset(session, dataset)
-        if not doc.images:
+        if not session.exec(select(func.count()).select_from(Image).where(Image.dataset_id == ds.id)).one():
             raise InvalidInput(f"dataset {dataset!r} has no images; import some before taking a snapshot")
-        last = session.exec(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == ds.id)).one()
-        dv = DatasetVersion(dataset_id=ds.id, version=(last or 0) + 1, note=note,
-                            classes=[{"name": c.name, "index": c.index, "color": c.color} for c in doc.classes],
-                            image_count=len(doc.images), annotation_count=len(doc.annotations))
-        session.add(dv)
-        session.flush()
-        live = session.exec(select(Image).where(Image.dataset_id == ds.id).order_by(Image.id)).all()
-        version_ids: dict[int, int] = {}
-        for image in live:
-            vi = VersionImage(version_id=dv.id, image_id=image.id, content_hash=image.content_hash,
-                              file_name=image.file_name, stored_path=image.stored_path,
-                              width=image.width, height=image.height, split=image.split)
-            session.add(vi)
+        fingerprint = _live_fingerprint(session, ds)
+        latest = session.exec(select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)
+                              .order_by(DatasetVersion.version.desc())).first()  # type: ignore[attr-defined]
+        if latest is not None and not latest.fingerprint:  # a version from before fingerprints: compute it once
+            latest.fingerprint = _version_fingerprint(session, latest)
+            session.add(latest)
             session.flush()
-            version_ids[image.id] = vi.id  # type: ignore[index,assignment]
-        class_index = {c.id: c.index for c in session.exec(select(LabelClass).where(LabelClass.dataset_id == ds.id))}
-        accepted = session.exec(select(Annotation).join(Image).where(
-            Image.dataset_id == ds.id, Annotation.status == AnnotationStatus.accepted.value)).all()
-        rows = [{"version_image_id": version_ids[a.image_id], "class_index": class_index[a.class_id],
-                 "rle": a.rle, "bbox": a.bbox, "area": a.area, "iscrowd": a.iscrowd} for a in accepted]
-        if rows:
-            session.execute(insert(VersionAnnotation), rows)
-        return dv
+        if reuse and latest is not None and latest.fingerprint == fingerprint:
+            session.expunge(latest)
+            return Snapshot(dataset, latest, True)
+        dv = _write_snapshot(session, ds, dataset, note, fingerprint, (latest.version if latest else 0) + 1)
+        session.flush()
+        session.expunge(dv)
+        return Snapshot(dataset, dv, False)
+
+
+def snapshot(dataset: str, note: str = "", *, reuse: bool = True) -> DatasetVersion:
+    """The dataset version to read: ``take_snapshot(...).version`` (a new one, or the latest when
+    nothing changed and ``reuse``)."""
+    return take_snapshot(dataset, note, reuse=reuse).version
+
+
+def _write_snapshot(session: Session, ds: Dataset, dataset: str, note: str, fingerprint: str,
+                    number: int) -> DatasetVersion:
+    """Copy the live rows into version ``number`` (one transaction: the caller's session)."""
+    doc = doc_from_dataset(session, dataset)
+    dv = DatasetVersion(dataset_id=ds.id, version=number, note=note, fingerprint=fingerprint,
+                        classes=[{"name": c.name, "index": c.index, "color": c.color} for c in doc.classes],
+                        image_count=len(doc.images), annotation_count=len(doc.annotations))
+    session.add(dv)
+    session.flush()
+    live = session.exec(select(Image).where(Image.dataset_id == ds.id).order_by(Image.id)).all()
+    version_ids: dict[int, int] = {}
+    for image in live:
+        vi = VersionImage(version_id=dv.id, image_id=image.id, content_hash=image.content_hash,
+                          file_name=image.file_name, stored_path=image.stored_path,
+                          width=image.width, height=image.height, split=image.split)
+        session.add(vi)
+        session.flush()
+        version_ids[image.id] = vi.id  # type: ignore[index,assignment]
+    class_index = {c.id: c.index for c in session.exec(select(LabelClass).where(LabelClass.dataset_id == ds.id))}
+    accepted = session.exec(select(Annotation).join(Image).where(
+        Image.dataset_id == ds.id, Annotation.status == AnnotationStatus.accepted.value)).all()
+    rows = [{"version_image_id": version_ids[a.image_id], "class_index": class_index[a.class_id],
+             "rle": a.rle, "bbox": a.bbox, "area": a.area, "iscrowd": a.iscrowd} for a in accepted]
+    if rows:
+        session.execute(insert(VersionAnnotation), rows)
+    return dv
 
 
 def list_datasets() -> list[DatasetSummary]:

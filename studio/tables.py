@@ -132,6 +132,9 @@ class DatasetVersion(SQLModel, table=True):
     classes: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))  # [{name, color, index}]
     image_count: int = 0
     annotation_count: int = 0
+    # sha256 of the content (images, classes, accepted annotations; studio.datasets.content_fingerprint):
+    # a snapshot of unchanged content reuses this version instead of writing a copy ("" = not computed yet)
+    fingerprint: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -45,12 +45,13 @@ def import_keypoints(
 def list_keypoints() -> None:
     """List keypoint datasets with their layout, counts and versions."""
     from studio.keypoints.dataset import list_keypoint_datasets
+    from studio.naming import data_versions
 
     rows = list_keypoint_datasets()
     if not rows:
         typer.echo("no keypoint datasets yet: `studio keypoints demo NAME` or `studio keypoints import NAME PATH`")
     for d in rows:
-        versions = ", ".join(f"v{v}" for v in d.versions) or "none"
+        versions = data_versions(d.versions)
         typer.echo(f"{d.name:24} {d.layout:14} D={d.dim:<4} {d.clips:6} clips {d.glosses:4} glosses "
                    f"{d.categories:3} categories  versions: {versions}")
 
@@ -73,12 +74,16 @@ def show_keypoints(name: NameArg) -> None:
 
 @keypoints_app.command("snapshot")
 def snapshot_keypoints(name: NameArg, note: Annotated[str, typer.Option(help="what changed")] = "") -> None:
-    """Freeze keypoint dataset NAME as a new immutable version (what training reads)."""
-    from studio.keypoints.dataset import snapshot, version_info
+    """Freeze keypoint dataset NAME as a new immutable version (what training reads); the latest
+    version is reused when nothing changed since."""
+    from studio.keypoints.dataset import list_versions, snapshot, version_info
+    from studio.naming import data_version
 
+    before = list_versions(name)
     info = version_info(name, snapshot(name, note))
-    typer.echo(f"{name} v{info.version}: {len(info.clips)} clips, {len(info.glosses)} glosses, "
-               f"{len(info.categories)} categories")
+    what = "unchanged since" if info.version in before else "saved as"
+    typer.echo(f"{name}: {what} {data_version(name, info.version)}: {len(info.clips)} clips, "
+               f"{len(info.glosses)} glosses, {len(info.categories)} categories")
 
 
 @keypoints_app.command("demo")

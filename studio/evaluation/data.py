@@ -15,6 +15,7 @@ from sqlmodel import select
 from studio.db import get_row, session_scope
 from studio.errors import InvalidInput
 from studio.evaluation.metrics import IGNORE_INDEX
+from studio.naming import data_version
 from studio.tables import (
     Dataset,
     DatasetVersion,
@@ -48,7 +49,7 @@ class SplitData:
 
     @property
     def label(self) -> str:
-        return f"{self.dataset} v{self.version}"
+        return data_version(self.dataset, self.version)
 
 
 def load_split(dataset_version_id: int, split: str) -> SplitData:
@@ -68,7 +69,7 @@ def load_split(dataset_version_id: int, split: str) -> SplitData:
     items = [SplitItem(ids[s.key][0], ids[s.key][1], s.key, s.path, s.width, s.height, list(s.objects))
              for s in data.samples if s.split == split]
     if not items:
-        raise InvalidInput(f"split {split!r} of dataset version {dataset_version_id} ({name} v{number}) has no images; "
+        raise InvalidInput(f"split {split!r} of dataset version {dataset_version_id} ({data_version(name, number)}) has no images; "
                            f"expected at least one (its splits: {_split_counts((s.split for s in data.samples), 'images')})")
     return SplitData(dataset_version_id, name, number, split, data.classes, items)
 
@@ -117,7 +118,7 @@ class KeypointSplit:
 
     @property
     def label(self) -> str:
-        return f"{self.dataset} v{self.version}"
+        return data_version(self.dataset, self.version)
 
 
 def _model_keypoint_dataset(version: ModelVersion) -> tuple[str | None, int | None]:
@@ -149,6 +150,6 @@ def load_keypoint_split(version: ModelVersion, split: str, dataset_version: int 
     info = version_info(name, int(number))
     clips = info.split(split)
     if not clips:
-        raise InvalidInput(f"split {split!r} of keypoint dataset {name} v{info.version} has no clips; expected at "
+        raise InvalidInput(f"split {split!r} of keypoint dataset {data_version(name, info.version)} has no clips; expected at "
                            f"least one (its splits: {_split_counts((c.split for c in info.clips), 'clips')})")
     return KeypointSplit(name, info.version, split, list(info.glosses), list(info.categories), info.layout.dim, clips)

@@ -183,7 +183,7 @@ def evaluation_label(evaluation: Any) -> str:
 
 
 def dataset_version_label(dataset_version_id: int) -> str:
-    """'shelves v2' for a dataset version id ('dataset version N (deleted)' when it is gone)."""
+    """'shelves (data v2)' for a dataset version id ('dataset version N (deleted)' when it is gone)."""
     from studio.db import session_scope
     from studio.tables import Dataset, DatasetVersion
 
@@ -192,4 +192,6 @@ def dataset_version_label(dataset_version_id: int) -> str:
         dataset = session.get(Dataset, dv.dataset_id) if dv is not None else None
         if dv is None or dataset is None:
             return f"dataset version {dataset_version_id} (deleted)"
-        return f"{dataset.name} v{dv.version}"
+        from studio.naming import data_version
+
+        return data_version(dataset.name, dv.version)

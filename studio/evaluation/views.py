@@ -90,7 +90,9 @@ def _dataset_labels(session: Any, ids: set[int]) -> dict[int, str]:
         return {}
     rows = session.exec(select(DatasetVersion.id, Dataset.name, DatasetVersion.version).join(Dataset)
                         .where(col(DatasetVersion.id).in_(ids))).all()
-    return {i: f"{name} v{number}" for i, name, number in rows}
+    from studio.naming import data_version
+
+    return {i: data_version(name, number) for i, name, number in rows}
 
 
 def list_evaluations(model: str | int | ModelVersion | None = None) -> list[EvaluationSummary]:

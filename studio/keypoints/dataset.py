@@ -33,6 +33,7 @@ import numpy as np
 from studio.config import get_settings
 from studio.errors import Conflict, InvalidInput, NotFound
 from studio.keypoints.layout import KeypointLayout, check_clip, get_layout
+from studio.naming import data_version, data_versions
 
 FORMAT = "studio.keypoints/1"
 SPLITS = ("train", "val", "test")
@@ -331,20 +332,29 @@ def list_versions(name: str) -> list[int]:
     return sorted(found)
 
 
-def snapshot(name: str, note: str = "") -> int:
-    """Freeze the live dataset as the next version; returns its number (InvalidInput when empty)."""
+_CONTENT_KEYS = ("layout", "glosses", "categories", "clips")  # what a training run reads from a version
+
+
+def snapshot(name: str, note: str = "", *, reuse: bool = True) -> int:
+    """Freeze the live dataset as the next version; returns its number (InvalidInput when empty).
+    With ``reuse`` (the default), when the layout, glosses, categories and clips equal the latest
+    version's, that version's number comes back and nothing is written."""
     manifest = load_manifest(name)
     if not manifest["clips"]:
         raise InvalidInput(f"keypoint dataset {name!r} has no clips; add some before taking a snapshot")
     used_glosses = {c["gloss"] for c in manifest["clips"]}
     used_categories = {c["category"] for c in manifest["clips"] if c["category"]}
+    content = {"layout": manifest["layout"], "glosses": [g for g in manifest["glosses"] if g in used_glosses],
+               "categories": [c for c in manifest["categories"] if c in used_categories], "clips": manifest["clips"]}
+    versions = list_versions(name)
+    if reuse and versions:
+        latest = _read_json(dataset_dir(name) / "versions" / f"v{versions[-1]}.json",
+                            f"keypoint dataset {data_version(name, versions[-1])}")
+        if all(latest.get(k) == content[k] for k in _CONTENT_KEYS):
+            return versions[-1]
     for attempt in range(5):
         version = (list_versions(name) or [0])[-1] + 1
-        data = {"format": FORMAT, "name": name, "version": version, "note": note, "created": _now(),
-                "layout": manifest["layout"],
-                "glosses": [g for g in manifest["glosses"] if g in used_glosses],
-                "categories": [c for c in manifest["categories"] if c in used_categories],
-                "clips": manifest["clips"]}
+        data = {"format": FORMAT, "name": name, "version": version, "note": note, "created": _now(), **content}
         try:
             _write_json(dataset_dir(name) / "versions" / f"v{version}.json", data, exclusive=True)
             return version
@@ -359,9 +369,9 @@ def version_info(name: str, version: int) -> KeypointVersion:
     path = dataset_dir(name) / "versions" / f"v{version}.json"
     if not path.is_file():
         load_manifest(name)  # NotFound naming the datasets when the dataset itself is missing
-        known = ", ".join(f"v{v}" for v in list_versions(name)) or "none (take one with `studio keypoints snapshot`)"
-        raise NotFound(f"keypoint dataset {name!r} has no version {version}; versions: {known}")
-    data = _read_json(path, f"keypoint dataset {name} v{version}")
+        known = data_versions(list_versions(name)).replace("none", "none (take one with `studio keypoints snapshot`)")
+        raise NotFound(f"keypoint dataset {name!r} has no version {version} (data v{version}); versions: {known}")
+    data = _read_json(path, f"keypoint dataset {data_version(name, version)}")
     clips_dir = dataset_dir(name) / "clips"
     clips = [Clip(c["id"], c["gloss"], c.get("category") or None, c["split"], int(c["frames"]), c.get("source", ""),
                   clips_dir / f"{c['id']}.npz") for c in data["clips"]]

@@ -15,6 +15,7 @@ from sqlmodel import func, select
 
 from studio.db import session_scope
 from studio.errors import InvalidInput
+from studio.naming import data_version, data_versions
 from studio.tables import Annotation, AnnotationStatus, DatasetVersion, Image, LabelClass
 from studio.training.config import TrainConfig
 
@@ -51,16 +52,17 @@ def check_version_trainable(dataset: str, version: int) -> None:
         if dv is None:
             known = session.exec(select(DatasetVersion.version).where(DatasetVersion.dataset_id == ds.id)
                                  .order_by(DatasetVersion.version)).all()
-            raise InvalidInput(f"dataset {dataset!r} has no version {version}; versions: "
-                               f"{', '.join(f'v{v}' for v in known) or 'none'}")
+            raise InvalidInput(f"dataset {dataset!r} has no version {version} (data v{version}); versions: "
+                               f"{data_versions(known)}")
         if not any(c.get("index") != 0 for c in dv.classes) or not dv.annotation_count:
-            raise InvalidInput(f"{dataset} version {version} has no classes or no accepted annotations; "
+            raise InvalidInput(f"{data_version(dataset, version)} has no classes or no accepted annotations; "
                                "nothing to train on")
 
 
 def fix_dataset_version(config: TrainConfig) -> TrainConfig:
     """``config`` with ``dataset_version`` set: checked, and a snapshot taken when none is named
-    (image datasets: ``studio.datasets.snapshot``; keypoint datasets: their own snapshot)."""
+    (image datasets: ``studio.datasets.snapshot``; keypoint datasets: their own snapshot). A
+    dataset whose content has not changed since its latest version reuses that version."""
     if not config.dataset:
         raise InvalidInput("config dataset is empty; expected the name of the dataset to train on")
     if config.task == "sequence":

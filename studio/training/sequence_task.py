@@ -36,6 +36,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from studio.errors import InvalidInput
+from studio.naming import data_version
 from studio.training.config import TrainConfig
 from studio.training.data import sample_seed
 from studio.training.tasks import TaskSetup, _class_weights
@@ -201,17 +202,19 @@ def prepare_sequence(config: TrainConfig) -> SequenceSetup:
     version = _version(config)
     layout = version.layout
     if not version.glosses:
-        raise InvalidInput(f"keypoint dataset {config.dataset} v{version.version} has no glosses to learn")
+        raise InvalidInput(f"keypoint dataset {data_version(config.dataset, version.version)} has no glosses "
+                           "to learn")
     train_clips = version.split("train")
     val_clips = version.split("val")
     if not train_clips:
-        raise InvalidInput(f"keypoint dataset {config.dataset} v{version.version} has no clips in the train split")
+        raise InvalidInput(f"keypoint dataset {data_version(config.dataset, version.version)} has no clips in "
+                           "the train split")
     length = config.sequence_length
     kwargs = dict(config.model_kwargs)
     for key, value in (("input_dim", layout.dim), ("num_categories", len(version.categories) or None)):
         if key in kwargs and kwargs[key] != value:
             raise InvalidInput(f"model_kwargs {key}={kwargs[key]!r} does not match the dataset "
-                               f"({config.dataset} v{version.version}: {key} {value})")
+                               f"({data_version(config.dataset, version.version)}: {key} {value})")
         kwargs[key] = value
     if "max_len" in kwargs and kwargs["max_len"] < length:
         raise InvalidInput(f"model_kwargs max_len={kwargs['max_len']} is below sequence_length {length}")

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from studio.errors import InvalidInput
+from studio.naming import data_version
 from studio.training.config import TrainConfig
 from studio.training.losses import auto_class_weights, build_loss
 
@@ -130,7 +131,7 @@ def prepare_semantic(config: TrainConfig) -> SemanticSetup:
     train, val = version.train_val()
     classes = [c for c in version.classes if c["index"] != 0]  # 0 is the background channel
     if not classes:
-        raise InvalidInput(f"dataset {config.dataset} v{version.version} has no classes to learn")
+        raise InvalidInput(f"dataset {data_version(config.dataset, version.version)} has no classes to learn")
     outputs = num_outputs("semantic", classes)
     if outputs > 255:
         raise InvalidInput(f"class indices go up to {outputs - 1}; semantic training supports indices below 255")
@@ -168,7 +169,8 @@ def prepare_classification(config: TrainConfig) -> ClassificationSetup:
     train_set = CropDataset(train, indices, config.image_size, mean, std, augment=config.augment, seed=config.seed)
     val_set = CropDataset(val, indices, config.image_size, mean, std)
     if len(train_set) == 0:
-        raise InvalidInput(f"dataset {config.dataset} v{version.version} has no annotated objects to crop")
+        raise InvalidInput(f"dataset {data_version(config.dataset, version.version)} has no annotated objects "
+                           "to crop")
     weights = _class_weights(config, np.bincount(train_set.labels, minlength=len(classes)))
     loss = build_loss(config.loss, len(classes), class_weights=weights, focal_gamma=config.focal_gamma,
                       label_smoothing=config.label_smoothing, segmentation=False)

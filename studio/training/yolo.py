@@ -25,6 +25,7 @@ from typing import Any
 
 from studio.device import resolve_device
 from studio.errors import InvalidInput
+from studio.naming import data_version
 from studio.training.config import TrainConfig
 from studio.training.loop import Cancelled, EpochRecord, TrainHooks, TrainResult, _eta, _row, _write_log, read_log
 
@@ -68,9 +69,10 @@ def write_yolo_dataset(config: TrainConfig, out_dir: Path) -> tuple[Path, list[d
         doc = doc_from_version(session, config.dataset, config.dataset_version)
     doc.classes = [c for c in doc.classes if c.index != 0]
     if not doc.classes:
-        raise InvalidInput(f"dataset {config.dataset} v{config.dataset_version} has no classes to learn")
+        raise InvalidInput(f"dataset {data_version(config.dataset, config.dataset_version)} has no classes to learn")
     if not doc.annotations:
-        raise InvalidInput(f"dataset {config.dataset} v{config.dataset_version} has no annotations to learn from")
+        raise InvalidInput(f"dataset {data_version(config.dataset, config.dataset_version)} has no annotations "
+                           "to learn from")
     save_yolo(doc, out_dir, force=True)
     data_yaml = out_dir / "data.yaml"
     data = yaml.safe_load(data_yaml.read_text())

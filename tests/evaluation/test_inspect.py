@@ -43,7 +43,7 @@ def test_image_layers_refuses_an_image_outside_the_split(setup: dict[str, Any]) 
     from studio.errors import InvalidInput, NotFound
     from studio.evaluation.inspect import image_layers
 
-    with pytest.raises(InvalidInput, match=r"image 999999 is not in split 'val' of shelves v1"):
+    with pytest.raises(InvalidInput, match=r"image 999999 is not in split 'val' of shelves \(data v1\)"):
         image_layers(setup["eval"], 999999)
     with pytest.raises(NotFound, match="no evaluation 424242"):
         image_layers(424242, 1)
@@ -112,11 +112,11 @@ def test_headlines_and_labels(setup: dict[str, Any]) -> None:
     assert [k for k, _ in headline] == ["miou", "pixel_accuracy", "mean_dice", "ms_per_image"]
     assert headline_metrics("classification", {"accuracy": 0.5, "macro_f1": None}) == [("accuracy", 0.5)]
     label = evaluation_label(summary)
-    assert label.startswith(f"#{summary.id} · shelves v1 val · miou ") and summary.created in label
+    assert label.startswith(f"#{summary.id} · shelves (data v1) val · miou ") and summary.created in label
 
 
 def test_dataset_version_label(setup: dict[str, Any]) -> None:
     from studio.evaluation.inspect import dataset_version_label
 
-    assert dataset_version_label(setup["dv"]) == "shelves v1"
+    assert dataset_version_label(setup["dv"]) == "shelves (data v1)"
     assert dataset_version_label(9999) == "dataset version 9999 (deleted)"

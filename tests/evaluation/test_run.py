@@ -131,7 +131,7 @@ def test_refusals_leave_nothing_behind(setup: dict[str, Any]) -> None:
 
     with session_scope() as session:
         before = len(session.exec(select(Evaluation)).all())
-    with pytest.raises(InvalidInput, match=r"split 'test' of dataset version \d+ \(shelves v1\) has no images; "
+    with pytest.raises(InvalidInput, match=r"split 'test' of dataset version \d+ \(shelves \(data v1\)\) has no images; "
                                            r"expected at least one \(its splits: train 4, val 2\)"):
         evaluate_version(setup["unet"].id, split="test")
     other = unet_version(setup["root"], None, classes=[{"name": "box", "index": 1, "color": None}])

@@ -84,7 +84,7 @@ def test_sequence_evaluation_matches_the_metrics_of_the_predictions(trained: dic
     gloss, category, predicted = _recompute(version, val, info.categories)
     view = get_evaluation(eval_id)
     assert (view.task, view.split, view.dataset_version_id, view.image_count) == ("sequence", "val", None, len(val))
-    assert view.summary["keypoint_dataset"] == "signs v1"
+    assert view.summary["keypoint_dataset"] == "signs (data v1)"
     assert view.class_names == info.glosses and view.summary["ms_per_image"] > 0
     for key, value in gloss.summary().items():
         assert view.summary[key] == pytest.approx(value), key
@@ -120,7 +120,7 @@ def test_sequence_evaluation_matches_the_metrics_of_the_predictions(trained: dic
     summary = {r["metric"]: r["value"] for r in _csv(files["summary_metrics.csv"])}
     assert float(summary["accuracy"]) == pytest.approx(view.summary["accuracy"])
     assert float(summary["category_accuracy"]) == pytest.approx(view.summary["category_accuracy"])
-    assert summary["keypoint_dataset"] == "signs v1" and "category_confusion_matrix" not in summary
+    assert summary["keypoint_dataset"] == "signs (data v1)" and "category_confusion_matrix" not in summary
     per_class = _csv(files["per_class_metrics.csv"])
     assert [r["name"] for r in per_class] == info.glosses
     assert [int(r["support"]) for r in per_class] == gloss.support.tolist()
@@ -138,7 +138,7 @@ def test_sequence_evaluation_matches_the_metrics_of_the_predictions(trained: dic
     # the reading-back helpers work for clips too
     assert len(evaluation_images(eval_id)) == len(val)
     listed = next(e for e in list_evaluations(version.name) if e.id == eval_id)
-    assert listed.dataset == "signs v1" and listed.dataset_version_id is None
+    assert listed.dataset == "signs (data v1)" and listed.dataset_version_id is None
     g = int(np.argmax(np.diag(gloss.confusion)))
     hits = images_for_confusion(eval_id, g, g)
     assert len(hits) == int(gloss.confusion[g, g]) and all(v.labels["gloss"] == info.glosses[g] for v, _ in hits)
@@ -155,7 +155,7 @@ def test_sequence_evaluation_reads_other_versions_and_refuses_what_it_cannot_sco
 
     version = trained["version"]
     before = sorted(p.name for p in evaluations_dir(version).iterdir()) if evaluations_dir(version).is_dir() else []
-    with pytest.raises(InvalidInput, match=r"split 'test' of keypoint dataset signs v1 has no clips; expected at "
+    with pytest.raises(InvalidInput, match=r"split 'test' of keypoint dataset signs \(data v1\) has no clips; expected at "
                                            r"least one \(its splits: train \d+, val \d+\)"):
         evaluate_version(version.name, split="test")
     with pytest.raises(NotFound, match="has no version 9"):
@@ -165,7 +165,7 @@ def test_sequence_evaluation_reads_other_versions_and_refuses_what_it_cannot_sco
     add_clips("signs", [{"frames": f, "gloss": g, "category": c, "split": "test"} for f, g, c in fresh])
     assert snapshot("signs") == 2
     view = get_evaluation(evaluate_version(version.name, 2, "test"))
-    assert view.summary["keypoint_dataset"] == "signs v2" and view.image_count == len(fresh)
+    assert view.summary["keypoint_dataset"] == "signs (data v2)" and view.image_count == len(fresh)
     assert int(view.confusion.sum()) == len(fresh) and "category_accuracy" in view.summary
     print(f"\nfresh test clips (signs v2 test, {len(fresh)}): gloss accuracy {view.summary['accuracy']:.3f}, "
           f"category accuracy {view.summary['category_accuracy']:.3f}")
@@ -174,7 +174,7 @@ def test_sequence_evaluation_reads_other_versions_and_refuses_what_it_cannot_sco
     add_clips("more", [{"frames": f, "gloss": g, "category": c, "split": "val"}
                        for f, g, c in generate_signs(GLOSSES + 2, 1, LENGTH, "hands_pose156", seed=1)])
     snapshot("more")
-    with pytest.raises(InvalidInput, match=r"more v1 val has glosses \[.+\] that model .+ does not know"):
+    with pytest.raises(InvalidInput, match=r"more \(data v1\) val has glosses \[.+\] that model .+ does not know"):
         evaluate_version(version.name, 1, keypoint_dataset="more")
     after = sorted(p.name for p in evaluations_dir(version).iterdir())
     assert len(after) == len(before) + 1 and not [p for p in after if p.startswith(".tmp")]  # nothing half-written
@@ -193,7 +193,7 @@ def test_two_sequence_versions_compare_on_the_keypoint_split(trained: dict[str, 
     weak = run_training(config, "seq-eval-weak").version
     comparison = compare_versions(trained["version"], weak, split="val")
     view_a, view_b = get_evaluation(comparison.evaluation_a), get_evaluation(comparison.evaluation_b)
-    assert view_a.summary["keypoint_dataset"] == view_b.summary["keypoint_dataset"] == "signs v1"
+    assert view_a.summary["keypoint_dataset"] == view_b.summary["keypoint_dataset"] == "signs (data v1)"
     metrics = {m.metric: m for m in comparison.metrics}
     assert metrics["accuracy"].delta == pytest.approx(view_b.summary["accuracy"] - view_a.summary["accuracy"])
     assert "category_accuracy" in metrics and "category_confusion_matrix" not in metrics

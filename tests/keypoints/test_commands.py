@@ -28,9 +28,12 @@ def test_demo_list_show_snapshot(data_dir: Path) -> None:
     again = runner.invoke(app, ["keypoints", "demo", "signs", "--glosses", "3", "--clips", "2", "--length", "6"])
     assert "0 synthetic clips" in again.output and "(6 already there)" in again.output
     result = runner.invoke(app, ["keypoints", "snapshot", "signs", "--note", "first"])
-    assert result.exit_code == 0 and result.output.strip() == "signs v1: 6 clips, 3 glosses, 1 categories"
+    assert result.exit_code == 0 and result.output.strip() == "signs: saved as signs (data v1): 6 clips, 3 glosses, " \
+        "1 categories"
+    again = runner.invoke(app, ["keypoints", "snapshot", "signs"])  # nothing changed: v1 again, no copy
+    assert again.output.startswith("signs: unchanged since signs (data v1)")
     listing = runner.invoke(app, ["keypoints", "list"]).output
-    assert "signs" in listing and "hands_pose156" in listing and "D=156" in listing and "versions: v1" in listing
+    assert "signs" in listing and "hands_pose156" in listing and "D=156" in listing and "versions: data v1" in listing
     shown = json.loads(runner.invoke(app, ["keypoints", "show", "signs"]).output)
     assert shown["clips"] == 6 and shown["versions"] == [1] and len(shown["glosses"]) == 3
     failed = runner.invoke(app, ["keypoints", "snapshot", "nope"])

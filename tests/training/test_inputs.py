@@ -72,5 +72,5 @@ def test_a_trainable_dataset_gets_its_version_fixed_once(studio_env: dict[str, s
     spec = TrainSpec(config=_config()).prepare()
     assert spec.config.dataset_version == 1 and _versions("photos") == 1
     assert spec.prepare() == spec and _versions("photos") == 1  # a retried job keeps its version
-    with pytest.raises(InvalidInput, match="has no version 7; versions: v1"):
+    with pytest.raises(InvalidInput, match=r"has no version 7 \(data v7\); versions: data v1"):
         TrainSpec(config=_config(dataset_version=7)).prepare()

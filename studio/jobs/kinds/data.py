@@ -76,4 +76,6 @@ class ExportSpec(JobSpec[ExportReport]):
                               version=self.version, force=self.force, progress=ctx.progress)
 
     def describe(self) -> str:
-        return f"export {self.dataset}{f' v{self.version}' if self.version else ''} as {self.format}"
+        from studio.naming import data_version
+
+        return f"export {data_version(self.dataset, self.version or None)} as {self.format}"

@@ -74,8 +74,10 @@ class TrainSpec(JobSpec[TrainOutcome]):
 
     def describe(self) -> str:
         c = self.config
-        version = f" v{c.dataset_version}" if c.dataset_version is not None else ""
-        return f"train {c.architecture}{f'_{c.backbone}' if c.backbone else ''} on {c.dataset}{version}"
+        from studio.naming import data_version
+
+        return f"train {c.architecture}{f'_{c.backbone}' if c.backbone else ''} on " \
+            f"{data_version(c.dataset, c.dataset_version)}"
 
 
 @dataclass(frozen=True)
