@@ -57,7 +57,8 @@ def test_demo_export_snapshot_and_refusals(tmp_path: Path) -> None:
     again = studio(tmp_path, "export", "coco", str(out), "--dataset", "shelves")
     assert again.returncode == 1 and "--force" in again.stderr and len(again.stderr.strip().splitlines()) == 1
 
-    assert "shelves v1" in studio(tmp_path, "snapshot", "shelves", check=True).stdout
+    assert "saved as shelves (data v1)" in studio(tmp_path, "snapshot", "shelves", check=True).stdout
+    assert "unchanged since shelves (data v1)" in studio(tmp_path, "snapshot", "shelves", check=True).stdout
     stats = json.loads(studio(tmp_path, "stats", "shelves", check=True).stdout)
     assert stats["total_images"] == 3 and stats["versions"][0]["version"] == 1
 

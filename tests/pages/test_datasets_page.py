@@ -62,7 +62,10 @@ def test_snapshot_button_creates_a_version(demo_studio: dict[str, str]) -> None:
     at = _open()
     next(b for b in at.button if b.label == "Snapshot now").click()
     at.run()
-    assert any("shelves v1" in s.value for s in at.success)
+    assert any("Saved as shelves (data v1)" in s.value for s in at.success)
+    next(b for b in at.button if b.label == "Snapshot now").click()
+    at.run()  # nothing changed: the same version, named as a dataset version
+    assert any("Unchanged since shelves (data v1)" in s.value for s in at.success)
 
 
 # ---- the class manager (Classes tab) ------------------------------------------------------
