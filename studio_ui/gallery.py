@@ -228,7 +228,8 @@ def gallery(items: Sequence[ImageItem], current_id: int | None, *, key: str, on_
                                              ("prev", "chevron_left", page.page - 1, at_start)):
             st.button("", key=_k(key, part), icon=f":material/{icon}:", disabled=disabled, type="tertiary",
                       on_click=_go_page, args=(key, target), help=f"{part} page".replace("prev ", "previous "))
-        st.caption(f"{page.first}–{page.last} of {page.total}{of_all} · page {page.page + 1}/{page.pages}")
+        st.caption(f"{page.first}–{page.last} of {page.total}{of_all} · page {page.page + 1}/{page.pages}",
+                   width="content")
         for part, icon, target, disabled in (("next", "chevron_right", page.page + 1, at_end),
                                              ("last", "last_page", page.pages - 1, at_end)):
             st.button("", key=_k(key, part), icon=f":material/{icon}:", disabled=disabled, type="tertiary",
