@@ -16,16 +16,18 @@ keypoints_app = typer.Typer(help="Keypoint-sequence datasets (sign language): im
 
 NameArg = Annotated[str, typer.Argument(help="keypoint dataset name")]
 LayoutOpt = Annotated[Optional[str], typer.Option(
-    "--layout", help="layout of a new dataset: hands126 | hands_pose156 (default: fits the data)")]
+    "--layout", help="layout of a new dataset: hands126 | hands_pose156 (default: fits the data; "
+                     "hands_pose156 for Holistic)")]
 
 
 @keypoints_app.command("import")
 def import_keypoints(
     name: NameArg,
-    path: Annotated[Path, typer.Argument(help="keypoint.csv / point_history.csv (MediaPipe), or a folder "
-                                              "<gloss>/<clip>.csv|npy|npz")],
+    path: Annotated[Path, typer.Argument(help="keypoint.csv / point_history.csv (MediaPipe), a folder "
+                                              "<gloss>/<clip>.csv|npy|npz, or MediaPipe Holistic keypoints "
+                                              "<sign>/<sequence>/<frame>.npy (1662 values)")],
     layout: LayoutOpt = None,
-    kind: Annotated[str, typer.Option(help="auto | keypoint | point_history | clips")] = "auto",
+    kind: Annotated[str, typer.Option(help="auto | keypoint | point_history | clips | holistic")] = "auto",
     labels: Annotated[Optional[Path], typer.Option(help="label names CSV (default: *label*.csv beside PATH)")] = None,
     hand: Annotated[str, typer.Option(help="which hand the MediaPipe CSV rows are: left | right")] = "right",
     static_frames: Annotated[int, typer.Option(help="frames per clip for static hand poses (keypoint CSV)")] = 8,

@@ -18,6 +18,10 @@ Formats
 ``clips`` -- one file per clip: ``ROOT/<gloss>/<anything>.csv|.npy|.npz`` holding a (T, D) array
     already in the dataset's layout (CSV: T rows of D numbers, an optional header line; NPZ: the
     array ``frames`` or its only array). An optional ``ROOT/categories.csv`` maps ``gloss,category``.
+``holistic`` -- MediaPipe Holistic keypoints (studio.keypoints.holistic): ``ROOT/<sign>/<sequence>/
+    <frame>.npy`` files of 1662 values, or ``ROOT/<sign>/<sequence>.npy`` arrays of (T, 1662),
+    mapped onto the dataset's layout (hands_pose156 for a new dataset) with the missing-part rule.
+    Auto-detected: a folder of sequence folders, or of .npy arrays 1662 values wide.
 
 Label names come from the label CSV that goes with the data (``keypoint_classifier_label.csv``
 style: one name per line, row k = label id k; a UTF-8 BOM is fine). Without one, glosses are
@@ -39,10 +43,11 @@ import numpy as np
 from studio.errors import InvalidInput, NotFound
 from studio.keypoints.dataset import (AddReport, add_clips, create_keypoint_dataset, dataset_dir, dataset_layout,
                                      load_manifest)
-from studio.keypoints.layout import HANDS126, IMAGE_SCALE, KeypointLayout, check_clip, get_layout, layout_for_dim
+from studio.keypoints.layout import (HANDS126, HANDS_POSE156, IMAGE_SCALE, KeypointLayout, check_clip, get_layout,
+                                     layout_for_dim)
 from studio.keypoints.synthetic import HANDSHAPES
 
-KINDS = ("auto", "keypoint", "point_history", "clips")
+KINDS = ("auto", "keypoint", "point_history", "clips", "holistic")
 KEYPOINT_VALUES = 42  # 21 landmarks x (x, y)
 HISTORY_FRAMES = 16
 CLIP_SUFFIXES = (".csv", ".npy", ".npz")
@@ -256,10 +261,13 @@ def clip_files(root: Path, layout: str | KeypointLayout | None = None) -> list[d
 # ---- detection and the one entry point ---------------------------------------------------------
 
 def detect_kind(path: Path) -> str:
-    """keypoint | point_history | clips, from the number of fields of a CSV's first row or a folder."""
+    """keypoint | point_history | clips | holistic, from the number of fields of a CSV's first row,
+    or a folder's shape (Holistic: sequence folders of .npy frames, or .npy arrays 1662 wide)."""
+    from studio.keypoints.holistic import looks_like_holistic
+
     path = Path(path)
     if path.is_dir():
-        return "clips"
+        return "holistic" if looks_like_holistic(path) else "clips"
     if path.suffix.lower() != ".csv":
         raise InvalidInput(f"{path}: expected a keypoint / point-history CSV or a folder of clips")
     for line_no, row in _numeric_rows(path):
@@ -306,11 +314,17 @@ def import_path(name: str, path: Path, *, layout: str | dict[str, Any] | Keypoin
             create_keypoint_dataset(name, layout)  # raises Conflict naming the existing layout
     except NotFound:  # a new dataset: the layout asked for, else one that fits the data
         target = get_layout(layout) if layout is not None else \
-            HANDS126 if kind in ("keypoint", "point_history") else None
+            HANDS126 if kind in ("keypoint", "point_history") else HANDS_POSE156 if kind == "holistic" else None
     if kind == "keypoint":
         clips = keypoint_csv_clips(path, target, names, hand, static_frames)
     elif kind == "point_history":
         clips = point_history_clips(path, target, names, hand)
+    elif kind == "holistic":
+        from studio.keypoints.holistic import holistic_clips
+
+        if not path.is_dir():
+            raise InvalidInput(f"{path}: expected a folder of Holistic sequences (<sign>/<sequence>/<frame>.npy)")
+        clips = holistic_clips(path, target)
     else:
         clips = clip_files(path, target)
         target = target or layout_for_dim(clips[0]["frames"].shape[1])

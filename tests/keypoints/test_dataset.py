@@ -74,7 +74,7 @@ def test_other_refusals(data_dir: Path) -> None:
         add_clip("signs", _clip(0), "a", split="dev")
     with pytest.raises(InvalidInput, match="has no clips; add some before taking a snapshot"):
         snapshot("signs")
-    with pytest.raises(NotFound, match="has no version 3; versions: none"):
+    with pytest.raises(NotFound, match=r"has no version 3 \(data v3\); versions: none"):
         load_version("signs", 3)
 
 
@@ -98,8 +98,10 @@ def test_versions_are_frozen_and_list_only_used_classes(data_dir: Path) -> None:
     declare_classes("signs", ["zebra", "hello", "never-used"], ["animal"])
     first = add_clips("signs", [(_clip(0), "hello", None), (_clip(1), "zebra", "animal")]).ids
     assert snapshot("signs", note="two clips") == 1
+    assert snapshot("signs") == 1 and list_versions("signs") == [1]  # unchanged: v1 again, nothing written
     add_clip("signs", _clip(2), "new")
     assert snapshot("signs") == 2 and list_versions("signs") == [1, 2]
+    assert snapshot("signs", reuse=False) == 3  # asked for explicitly: a new version anyway
     v1 = version_info("signs", 1)
     assert (v1.version, v1.note, v1.layout.name) == (1, "two clips", "hands126")
     assert v1.glosses == ["zebra", "hello"] and v1.categories == ["animal"]  # declared order, only those with clips
@@ -116,7 +118,7 @@ def test_versions_are_frozen_and_list_only_used_classes(data_dir: Path) -> None:
         _write_json(dataset_dir("signs") / "versions" / "v1.json", {}, exclusive=True)
     [summary] = list_keypoint_datasets()
     assert (summary.name, summary.layout, summary.dim, summary.clips, summary.glosses, summary.versions) == \
-        ("signs", "hands126", 126, 4, 5, [1, 2])
+        ("signs", "hands126", 126, 4, 5, [1, 2, 3])
 
 
 def test_gloss_order_places_new_glosses(data_dir: Path) -> None:
