@@ -1,11 +1,18 @@
 # make run  : venv + install + database + demo data + worker + app on http://127.0.0.1:8501
-# make test : venv + install (with test extras) + the whole test suite
+# make test : venv + install (with test extras) + the whole test suite (SQLite, then the database tests on PostgreSQL)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STUDIO := $(VENV)/bin/studio
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PORT   ?= 8501
+# the labelling canvas (frontend/canvas, TypeScript): npm ci when the lockfile changes, a
+# build into studio_ui/canvas/dist/ when its sources change
+CANVAS     := frontend/canvas
+CANVAS_OUT := studio_ui/canvas/dist/manifest.json
+CANVAS_SRC := $(shell find $(CANVAS)/src -type f 2>/dev/null) $(addprefix $(CANVAS)/,package.json package-lock.json build.mjs tsconfig.json)
+NEED_NODE  := command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && node -e 'process.exit(parseInt(process.versions.node, 10) < 18 ? 1 : 0)' \
+	|| { echo "make: the labelling canvas ($(CANVAS)) needs Node.js 18+ and npm to build; install them (Debian: apt-get install nodejs npm) and run make again" >&2; exit 1; }
 
 .PHONY: install run test bench clean-venv
 
@@ -16,7 +23,16 @@ $(STAMP): pyproject.toml
 	$(PY) -c "from torchvision.ops import nms; import cv2, pycocotools, huey"  # the stack imports
 	rm -f $(VENV)/.installed-*; touch $@
 
-install: $(STAMP)
+$(CANVAS)/node_modules/.package-lock.json: $(CANVAS)/package-lock.json
+	@$(NEED_NODE)
+	cd $(CANVAS) && npm ci --no-audit --no-fund
+	touch $@
+
+$(CANVAS_OUT): $(CANVAS)/node_modules/.package-lock.json $(CANVAS_SRC)
+	@$(NEED_NODE)
+	cd $(CANVAS) && npm run build
+
+install: $(STAMP) $(CANVAS_OUT)
 
 run: install
 	$(STUDIO) init
@@ -25,7 +41,10 @@ run: install
 
 test: install
 	$(VENV)/bin/ruff check studio backend app_pages studio_ui tests benchmarks app.py server.py
+	cd $(CANVAS) && npm test
 	$(PY) -m pytest $(PYTEST_ARGS)
+	# every test that touches a studio database, again on a real PostgreSQL server (tests/postgres.py)
+	STUDIO_TEST_DB=postgres $(PY) -m pytest -m "db and not e2e" $(PYTEST_ARGS)
 
 bench: install  # every figure of README's Figures section (GPU rows when a GPU is present)
 	$(PY) benchmarks/import_export.py
