@@ -27,7 +27,7 @@ async function buildBundle() {
   const tmp = `${DIST}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   const result = await build({
-    entryPoints: { canvas: join(here, "src/main.ts") },
+    entryPoints: { canvas: join(here, "src/main.ts"), "decoder-worker": join(here, "src/decoderWorker.ts") },
     outdir: tmp,
     bundle: true,
     format: "esm",

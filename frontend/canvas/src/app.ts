@@ -80,6 +80,7 @@ export class CanvasApp {
   private preview: { x: number; y: number; prediction: Prediction; sprite: MaskSprite | null } | null = null;
   private hoverWanted: { x: number; y: number; t0: number } | null = null;
   private hoverBusy = false;
+  private hoverFlight: { x: number; y: number; prediction: Promise<Prediction> } | null = null;
 
   message: { text: string; kind: "error" | "info" } | null = null;
   private messageTimer = 0;
@@ -659,33 +660,32 @@ export class CanvasApp {
     if (!this.imageInfo) return;
     this.ensureSession();
     const session = this.session;
-    const reuse = this.reusablePreview(step) ? this.preview : null;
+    const reuse = this.reusablePrediction(step);
     this.pendingSteps.push(step);
     this.preview = null;
     this.invalidate("overlay", "ui");
     this.chain = this.chain.then(() => this.runStep(session, step, t0, reuse));
   }
 
-  private reusablePreview(step: Step): boolean {
+  /** A click on the pixel the hover preview shows (or is decoding) reuses that answer: the
+   * same prompt (one positive point, a new object) gives the same 3 candidates. */
+  private reusablePrediction(step: Step): Promise<Prediction> | null {
+    if (step.kind !== "point" || !step.positive || this.session.hasSteps || this.session.seed || this.pendingSteps.length) return null;
     const p = this.preview;
-    return !!p && step.kind === "point" && step.positive && p.x === step.x && p.y === step.y && !this.session.hasSteps && !this.session.seed;
+    if (p && p.x === step.x && p.y === step.y) return Promise.resolve(p.prediction);
+    const f = this.hoverFlight;
+    if (f && f.x === step.x && f.y === step.y) return f.prediction;
+    return null;
   }
 
-  private async runStep(
-    session: PromptSession,
-    step: Step,
-    t0: number,
-    reuse: { x: number; y: number; prediction: Prediction } | null,
-  ): Promise<void> {
+  private async runStep(session: PromptSession, step: Step, t0: number, reuse: Promise<Prediction> | null): Promise<void> {
     try {
       if (session !== this.session || !this.imageInfo) return;
       const spec = session.promptWith(step);
-      let prediction: Prediction;
-      let path: string;
-      if (reuse && spec.multimask && spec.points.length === 1) {
-        prediction = reuse.prediction;
-        path = "browser";
-      } else {
+      let prediction: Prediction | null = null;
+      let path = "browser";
+      if (reuse && spec.multimask && spec.points.length === 1) prediction = await reuse.catch(() => null);
+      if (!prediction) {
         const out = await this.hub.decode(this.api, session.imageId, this.embeddingUrl(), spec);
         prediction = out.prediction;
         path = out.path;
@@ -837,7 +837,14 @@ export class CanvasApp {
         if (!emb || url !== this.embeddingUrl()) break;
         const session = this.session;
         const spec = session.promptWith({ kind: "point", x: want.x, y: want.y, positive: true });
-        const prediction = await decoder.decode(emb, spec);
+        const flight = { x: want.x, y: want.y, prediction: decoder.decode(emb, spec) };
+        this.hoverFlight = flight;
+        let prediction: Prediction;
+        try {
+          prediction = await flight.prediction;
+        } finally {
+          if (this.hoverFlight === flight) this.hoverFlight = null;
+        }
         if (session !== this.session || !this.previewAllowed()) break;
         const best = prediction.candidates[0].mask();
         this.preview = { x: want.x, y: want.y, prediction, sprite: isEmpty(best) ? null : new MaskSprite(best, this.classColor(this.classId)) };
