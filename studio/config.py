@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="image store, exports, uploads, job logs (relative: in the home)")
     models_dir: Path = Field(Path("models"), description="model store (checkpoints, SAM weights; relative: in the home)")
     device: Literal["auto", "cpu", "cuda", "mps"] | str = Field("auto", description="torch device or 'auto'")
+    compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="torch.compile for inference (studio.inference.compiled): auto = on CUDA only, "
+        "on = also on CPU, off = eager everywhere"
+    )
     max_image_pixels: int = Field(
         200_000_000, description="images with more pixels are refused (decompression-bomb guard)"
     )
@@ -101,6 +105,8 @@ class Settings(BaseSettings):
     )
     embedding_cache_mb: int = Field(2048, description="disk budget of the embedding cache (oldest evicted first)")
     embedding_memory_items: int = Field(16, description="embeddings kept in memory (LRU) per process")
+    worker_timeout_s: float = Field(15.0, description="a worker not heard from for this long is taken for dead: "
+                                    "other workers put its running jobs back on the queue")
 
     turn_url: str = Field("", description="TURN server for the live page when the studio is used remotely "
                           "(turn:host:3478); empty = no ICE servers (localhost needs none)")

@@ -28,11 +28,15 @@ the logits are cropped back, resized (bilinear) to the input size, then arg-maxe
 images are letterboxed to ``image_size`` (default 640) as ultralytics does. Classifiers see
 the image resized to fit ``image_size`` (default 224) and padded to a square, as in training.
 
-Runtimes: "torch" (eval mode, ``inference_mode``; on CUDA channels_last + bf16/fp16 autocast)
-and "onnx" (onnxruntime with CUDAExecutionProvider when onnxruntime has it and
-torch sees a GPU, else CPUExecutionProvider; the file is the version's ``onnx`` file, see
-``studio.exporting``). Both share all pre- and post-processing, so they differ only by the
-network's numerical noise.
+Runtimes: "torch" (eval mode, ``inference_mode``), "onnx" (onnxruntime on the version's ``onnx``
+file, see ``studio.exporting``; providers TensorRT -> CUDA -> CPU, those this onnxruntime has
+and the device allows) and "onnx_int8" (the version's INT8 file, ``studio.quantize``). On CUDA
+the torch runtime is *compiled* (``studio.inference.compiled``: bf16 weights, channels_last,
+``torch.compile`` with CUDA graphs per shape bucket, eager fallback with a logged reason;
+``STUDIO_COMPILE`` = auto | on | off); eager on CPU by default. ``Predictor.warm_up(sizes)``
+compiles ahead and ``warmup_state()`` says how far it got; ``Predictor.provider`` names what
+actually runs the network. All runtimes share the pre- and post-processing, so they differ only
+by the network's numerical noise (and compiled image inputs are padded to multiples of 64).
 """
 
 from studio.inference.network import (
@@ -47,11 +51,15 @@ from studio.inference.network import (
     version_preprocessing,
     weights_path,
 )
+from studio.inference.compiled import (CompiledRunner, WarmupState, compile_cache_dir, configure_compile_cache,
+                                       should_compile)
 from studio.inference.outputs import ClassOutput, InstanceOutput, Output, SemanticOutput
 from studio.inference.predictor import DEFAULT_IMAGE_SIZE, Predictor, clear_cache, load_predictor
-from studio.inference.runtimes import RUNTIMES, Runtime, onnx_providers, onnx_session
+from studio.inference.runtimes import RUNTIMES, Runtime, onnx_providers, onnx_session, provider_name, provider_order
 
 __all__ = [
+    "CompiledRunner", "WarmupState", "compile_cache_dir", "configure_compile_cache", "should_compile",
+    "provider_name", "provider_order",
     "DEFAULT_IMAGE_SIZE", "OUTPUT_NAMES", "RUNTIMES", "WEIGHT_ROLES_IN_ORDER", "ClassOutput", "InstanceOutput",
     "Network", "Output", "Predictor", "Runtime", "SemanticOutput", "as_version", "class_dicts", "clear_cache",
     "load_network", "load_predictor", "model_kwargs", "onnx_providers", "onnx_session", "output_class_names",

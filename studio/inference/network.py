@@ -147,7 +147,7 @@ def load_network(ref: str | int | ModelVersion) -> Network:
 
 
 def weights_path(version: ModelVersion, runtime: str) -> Path:
-    """The file ``runtime`` loads: the ONNX file, else the first of
+    """The file ``runtime`` loads: the ONNX (or INT8 ONNX) file, else the first of
     ``WEIGHT_ROLES_IN_ORDER`` the version has; NotFound naming what to do otherwise."""
     from studio.registry import model_file
 
@@ -155,6 +155,11 @@ def weights_path(version: ModelVersion, runtime: str) -> Path:
         if "onnx" not in version.files:
             raise NotFound(f"model {version.name} has no ONNX file; export one first: studio export onnx {version.name}")
         return model_file(version, "onnx")
+    if runtime == "onnx_int8":
+        if "onnx_int8" not in version.files:
+            raise NotFound(f"model {version.name} has no INT8 ONNX file; make one first: studio export int8 "
+                           f"{version.name}")
+        return model_file(version, "onnx_int8")
     role = next((r for r in WEIGHT_ROLES_IN_ORDER if r in version.files), None)
     if role is None:
         hint = "; it has an ONNX file: use runtime 'onnx'" if "onnx" in version.files else ""

@@ -4,6 +4,7 @@ builds one per (version, weights file, runtime, device) and caches it in this pr
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 from studio.errors import InvalidInput
 from studio.inference.network import OUTPUT_NAMES, as_version, load_network, model_kwargs, output_class_names, \
     version_preprocessing, weights_path
+from studio.inference.compiled import CompiledRunner, WarmupState, bucket_multiple, should_compile
 from studio.inference.outputs import ClassOutput, InstanceOutput, Output, SemanticOutput
 from studio.inference.runtimes import RUNTIMES, OnnxRunner, TorchRunner, onnx_session
 from studio.tables import ModelVersion, Task
@@ -39,8 +41,9 @@ class Predictor:
     """A model version ready to predict (see the module docstring for the outputs).
 
     version: the ModelVersion; task: its Task value; classes: the name of each output;
-    runtime: "torch" | "onnx"; device: the torch device (ONNX: where onnxruntime runs);
-    prep: the preprocessing dict in use.
+    runtime: "torch" | "onnx" | "onnx_int8"; device: the torch device (ONNX: where onnxruntime
+    runs); prep: the preprocessing dict in use; provider: what actually runs the network
+    ("torch compiled (...)", "torch eager (...)", "onnxruntime CUDA", ...).
     """
 
     def __init__(self, version: ModelVersion, runtime: str, device: Any, runner: Any, output_names: Sequence[str],
@@ -56,12 +59,31 @@ class Predictor:
         self._runner = runner
         self._lock = threading.Lock()
         self.label_values = tuple(int(c["index"]) for c in version.classes)  # instance output k -> class index
+        self._warm = WarmupState()  # runners that do not compile: the last warm-up
 
     # -- raw network --------------------------------------------------------------------------
 
     @property
     def size_multiple(self) -> int:
+        """The network's own size multiple (its preprocessing's)."""
         return int(self.prep.get("size_multiple") or (32 if self.task == Task.instance.value else 1))
+
+    @property
+    def pad_multiple(self) -> int:
+        """Image inputs are padded to multiples of this: the size multiple, and for a compiled
+        runner also its shape bucket (64), so a few compiled graphs serve every image size."""
+        bucket = int(getattr(self._runner, "size_multiple", 1) or 1)
+        return bucket_multiple(self.size_multiple, bucket) if bucket > 1 else self.size_multiple
+
+    @property
+    def provider(self) -> str:
+        """What runs the network (recorded on benchmark rows): "torch compiled (inductor, CUDA
+        graphs, bfloat16, channels_last)", "torch eager (float32)", "onnxruntime CUDA", ..."""
+        return str(getattr(self._runner, "provider", self.runtime))
+
+    @property
+    def compiled(self) -> bool:
+        return isinstance(self._runner, CompiledRunner)
 
     def forward(self, x: Any) -> dict[str, np.ndarray]:
         """Raw outputs of the network for an already preprocessed batch ``x`` (B, 3, H, W)
@@ -95,13 +117,54 @@ class Predictor:
             dim = int(model_kwargs(self.version).get("input_dim", 156))
             return rng.standard_normal((batch_size, steps, dim), dtype=np.float32)
         h, w = size or (DEFAULT_IMAGE_SIZE.get(self.task, 224),) * 2
-        m = self.size_multiple
+        m = self.pad_multiple
         h, w = -(-int(h) // m) * m, -(-int(w) // m) * m
         if self.input_kind == "clip":
             return rng.standard_normal((batch_size, 8, 3, h, w), dtype=np.float32)
         if self.task == Task.instance.value:
             return rng.random((batch_size, 3, h, w), dtype=np.float32)
         return rng.standard_normal((batch_size, 3, h, w), dtype=np.float32)
+
+    # -- warm-up --------------------------------------------------------------------------------
+
+    def warm_up(self, sizes: Sequence[tuple[int, int]] | None = None, progress: Any = None) -> WarmupState:
+        """Run one prediction per input size now, so that compiling (the compiled runtime: tens
+        of seconds per shape bucket, seconds from the cache), TensorRT's engine build or the
+        first CUDA allocations happen before the user waits on a frame. ``sizes``: (H, W) of the
+        images ``predict`` will get (the camera's 480 x 640, ...; default the task's usual size;
+        sequence models: (T, D) windows). ``progress(fraction, message)`` is called per size;
+        ``warmup_state()`` can be read from another thread meanwhile. Returns the final state."""
+        if sizes is None:
+            if self.input_kind == "keypoints":
+                sizes = [tuple(self.example_input(1).shape[1:])]  # type: ignore[list-item]
+            else:
+                side = int(self.prep.get("image_size") or DEFAULT_IMAGE_SIZE.get(self.task, 224))
+                sizes = [(side, side)]
+        sizes = [(int(h), int(w)) for h, w in sizes]
+        started = time.perf_counter()
+        for k, (h, w) in enumerate(sizes):
+            message = f"warming up {self.version.name} at {h}x{w} ({self.provider})"
+            if progress is not None:
+                progress(k / len(sizes), message)
+            if not self.compiled:
+                self._warm = WarmupState("compiling", (), (h, w), k, len(sizes), time.perf_counter() - started)
+            if self.input_kind == "keypoints":
+                self.predict(np.zeros((h, w), np.float32))
+            elif self.input_kind == "clip":
+                self.run_network(self.example_input(1, (h, w)))
+            else:
+                self.predict(np.zeros((h, w, 3), np.uint8))
+            self.synchronize()
+        if not self.compiled:
+            self._warm = WarmupState("ready", tuple(sizes), None, len(sizes), len(sizes), time.perf_counter() - started)
+        state = self.warmup_state()
+        if progress is not None:
+            progress(1.0, state.line())
+        return state
+
+    def warmup_state(self) -> WarmupState:
+        """Where compiling stands (compiled runtime), else where the last ``warm_up`` stands."""
+        return self._runner.state() if self.compiled else self._warm
 
     # -- predictions --------------------------------------------------------------------------
 
@@ -125,25 +188,67 @@ class Predictor:
             return self._sequence(images, **options)
         raise InvalidInput(f"model {self.version.name}: unknown task {task!r}")
 
-    def _semantic(self, images: Sequence[np.ndarray], with_probs: bool = False) -> list[Output]:
+    # -- pre-processing (also what INT8 calibration feeds the network) ---------------------------
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """The network input for one image, exactly as ``predict`` builds it: (1, 3, H, W)
+        float32 (semantic: resized, normalised, padded; instance: letterboxed; classification:
+        fitted to the square). Sequence inputs come back as (1, T, D) float32."""
+        if self.task == Task.semantic.value:
+            return self._prepare_semantic(image)[0].numpy()
+        if self.task == Task.instance.value:
+            return self._prepare_instance(image).numpy()
+        if self.task == Task.classification.value:
+            return self._prepare_classification([image]).numpy()
+        return np.asarray(image, np.float32)[None]
+
+    def _prepare_semantic(self, image: np.ndarray) -> tuple[Any, tuple[int, int], tuple[int, int]]:
+        """(x (1, 3, H', W') padded to ``pad_multiple``, pads, original (h, w))."""
         import cv2
+
+        from studio.nets import image_to_tensor, pad_to_multiple
+
+        size = self.prep.get("image_size")
+        image = _check_image(image)
+        h, w = image.shape[:2]
+        work = image
+        if size and max(h, w) != int(size):
+            scale = int(size) / max(h, w)
+            nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+            work = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        x, pads = pad_to_multiple(image_to_tensor(work, self.prep), max(self.pad_multiple, 1))
+        return x, pads, (h, w)
+
+    def _prepare_instance(self, image: np.ndarray) -> Any:
+        """(1, 3, H', W') in [0, 1]: letterboxed as ultralytics does, to multiples of the stride
+        (and of the shape bucket when compiled)."""
+        from ultralytics.data.augment import LetterBox
+
+        from studio.nets import image_to_tensor
+
+        stride = bucket_multiple(max(self.size_multiple, 32), max(self.pad_multiple, 1))
+        imgsz = int(self.prep.get("image_size") or DEFAULT_IMAGE_SIZE["instance"])
+        side = -(-imgsz // stride) * stride
+        boxed = LetterBox((side, side), auto=True, stride=stride)(image=_check_image(image))
+        return image_to_tensor(np.ascontiguousarray(boxed), self.prep)
+
+    def _prepare_classification(self, images: Sequence[np.ndarray]) -> Any:
+        import torch
+
+        from studio.training.data import fit_square, normalise
+
+        size = int(self.prep.get("image_size") or DEFAULT_IMAGE_SIZE["classification"])
+        mean = tuple(self.prep.get("mean") or (0.0, 0.0, 0.0))
+        std = tuple(self.prep.get("std") or (1.0, 1.0, 1.0))
+        return torch.stack([normalise(fit_square(_check_image(im), size)[0], mean, std) for im in images])
+
+    def _semantic(self, images: Sequence[np.ndarray], with_probs: bool = False) -> list[Output]:
         import torch
         import torch.nn.functional as F
 
-        from studio.nets import crop_padding, image_to_tensor, pad_to_multiple
+        from studio.nets import crop_padding
 
-        size = self.prep.get("image_size")
-        prepared = []
-        for image in images:
-            image = _check_image(image)
-            h, w = image.shape[:2]
-            work = image
-            if size and max(h, w) != int(size):
-                scale = int(size) / max(h, w)
-                nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-                work = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-            x, pads = pad_to_multiple(image_to_tensor(work, self.prep), max(self.size_multiple, 1))
-            prepared.append((x, pads, (h, w)))
+        prepared = [self._prepare_semantic(image) for image in images]
         results: list[Output | None] = [None] * len(images)
         for group in _groups([p[0].shape for p in prepared]):
             logits = self.run_network(torch.cat([prepared[i][0] for i in group]))[0]
@@ -160,21 +265,11 @@ class Predictor:
     def _instance(self, images: Sequence[np.ndarray], conf: float = 0.25, iou: float = 0.7,
                   max_det: int = 300) -> list[Output]:
         import torch
-        from ultralytics.data.augment import LetterBox
         from ultralytics.utils import nms, ops
-
-        from studio.nets import image_to_tensor
 
         if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
             raise InvalidInput(f"conf and iou: expected values in [0, 1], got conf={conf}, iou={iou}")
-        stride = max(self.size_multiple, 32)
-        imgsz = int(self.prep.get("image_size") or DEFAULT_IMAGE_SIZE["instance"])
-        side = -(-imgsz // stride) * stride
-        prepared = []
-        for image in images:
-            image = _check_image(image)
-            boxed = LetterBox((side, side), auto=True, stride=stride)(image=image)
-            prepared.append(image_to_tensor(np.ascontiguousarray(boxed), self.prep))
+        prepared = [self._prepare_instance(image) for image in images]
         results: list[Output | None] = [None] * len(images)
         for group in _groups([x.shape for x in prepared]):
             x = torch.cat([prepared[i] for i in group])
@@ -198,14 +293,7 @@ class Predictor:
                               boxes.astype(np.float32), self.label_values)
 
     def _classification(self, images: Sequence[np.ndarray]) -> list[Output]:
-        import torch
-
-        from studio.training.data import fit_square, normalise
-
-        size = int(self.prep.get("image_size") or DEFAULT_IMAGE_SIZE["classification"])
-        mean = tuple(self.prep.get("mean") or (0.0, 0.0, 0.0))
-        std = tuple(self.prep.get("std") or (1.0, 1.0, 1.0))
-        x = torch.stack([normalise(fit_square(_check_image(im), size)[0], mean, std) for im in images])
+        x = self._prepare_classification(images)
         probs = self.run_network(x)[0].softmax(1).cpu().numpy().astype(np.float32)
         out = []
         for p in probs:
@@ -233,12 +321,15 @@ _CACHE: OrderedDict[tuple[Any, ...], Predictor] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def load_predictor(ref: str | int | ModelVersion, runtime: str = "torch", device: str | None = None) -> Predictor:
-    """A ``Predictor`` of the version ``ref`` (id, name or row) on ``runtime`` ("torch" | "onnx")
-    and ``device`` (None: the configured STUDIO_DEVICE, "auto" = CUDA when present).
+def load_predictor(ref: str | int | ModelVersion, runtime: str = "torch", device: str | None = None,
+                   compile: bool | str | None = None) -> Predictor:
+    """A ``Predictor`` of the version ``ref`` (id, name or row) on ``runtime`` ("torch" | "onnx"
+    | "onnx_int8") and ``device`` (None: the configured STUDIO_DEVICE, "auto" = CUDA when present).
+    ``compile`` (torch runtime): True / False, or "auto" | "on" | "off"; None = STUDIO_COMPILE
+    (default "auto": the compiled runtime on CUDA, eager elsewhere; ``studio.inference.compiled``).
 
-    Cached per (version, weights file and its mtime, runtime, device) in this process (the
-    ``CACHE_SIZE`` most recently used).
+    Cached per (version, weights file and its mtime, runtime, device, compiled) in this process
+    (the ``CACHE_SIZE`` most recently used).
     NotFound when the version lacks the file the runtime needs; InvalidInput for an ONNX file
     that onnxruntime cannot load (naming the file and the reason) or an unknown runtime.
     """
@@ -248,17 +339,24 @@ def load_predictor(ref: str | int | ModelVersion, runtime: str = "torch", device
     if runtime not in RUNTIMES:
         raise InvalidInput(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
     version = as_version(ref)
+    from studio.nets.classical import is_classical
+
+    if is_classical(version.architecture):  # HOG/LBP features + SVM / forest arrays: no torch network
+        from studio.inference.classical import classical_predictor
+
+        return classical_predictor(version, runtime, device)
     torch_device = resolve_device(device)
     path = weights_path(version, runtime)
     stat = path.stat() if path.is_file() else None
+    compiled = runtime == "torch" and should_compile(torch_device, compile)
     key = (str(models_root().resolve()), version.id, version.name, runtime, str(torch_device), str(path),
-           stat.st_mtime_ns if stat else None, stat.st_size if stat else None)
+           stat.st_mtime_ns if stat else None, stat.st_size if stat else None, compiled)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
             _CACHE.move_to_end(key)
             return cached
-        if runtime == "onnx":
+        if runtime in ("onnx", "onnx_int8"):
             if version.task == Task.sequence.value:
                 names: tuple[str, ...] = ("gloss", "category")
                 kind = "clip" if version.architecture == "frame_cnn_gru" else "keypoints"
@@ -268,7 +366,9 @@ def load_predictor(ref: str | int | ModelVersion, runtime: str = "torch", device
             names = tuple(runner.outputs)
         else:
             network = load_network(version)
-            runner, names, kind = TorchRunner(network, torch_device), network.output_names, network.input_kind
+            runner = CompiledRunner(network, torch_device, task=version.task) if compiled \
+                else TorchRunner(network, torch_device)
+            names, kind = network.output_names, network.input_kind
         predictor = Predictor(version, runtime, torch_device, runner, names, kind)
         _CACHE[key] = predictor
         while len(_CACHE) > CACHE_SIZE:

@@ -12,25 +12,72 @@ import numpy as np
 from studio.errors import InvalidInput
 from studio.inference.network import Network
 
-Runtime = Literal["torch", "onnx"]
-RUNTIMES: tuple[str, ...] = ("torch", "onnx")
+Runtime = Literal["torch", "onnx", "onnx_int8"]
+RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx_int8")  # onnx_int8: the version's INT8 file (studio export int8)
+
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")  # tried in this order, then the CPU
+PROVIDER_NAMES = {"TensorrtExecutionProvider": "TensorRT", "CUDAExecutionProvider": "CUDA",
+                  "CPUExecutionProvider": "CPU"}
 
 
-def onnx_providers(device: Any) -> list[str]:
-    """CUDAExecutionProvider first when onnxruntime has it, torch sees a GPU and ``device`` is CUDA."""
-    import onnxruntime as ort
+def provider_order(available: Sequence[str], gpu: bool) -> list[str]:
+    """The providers to ask onnxruntime for, best first: TensorRT -> CUDA -> CPU, each only
+    when ``available`` has it and ``gpu`` (the device asked for is a GPU); the CPU always."""
+    order = [p for p in GPU_PROVIDERS if p in available] if gpu else []
+    return [*order, "CPUExecutionProvider"]
+
+
+def provider_name(session: Any) -> str:
+    """The provider a session actually runs on: the first it kept (onnxruntime drops one that
+    fails to start, e.g. TensorRT without its libraries), as "TensorRT" | "CUDA" | "CPU"."""
+    kept = list(session.get_providers()) if session is not None else []
+    first = kept[0] if kept else "CPUExecutionProvider"
+    return PROVIDER_NAMES.get(first, first.removesuffix("ExecutionProvider"))
+
+
+def onnx_providers(device: Any) -> list[Any]:
+    """``provider_order`` of what this onnxruntime has, for ``device`` (a GPU only when it is
+    CUDA and torch sees one), with each provider's options: TensorRT caches its engines under
+    ``<data dir>/compile_cache/tensorrt`` (built once, minutes) and may use fp16; CUDA runs on
+    the device's index."""
     import torch
 
-    if getattr(device, "type", str(device)) == "cuda" and torch.cuda.is_available() \
-            and "CUDAExecutionProvider" in ort.get_available_providers():
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+    ort = import_onnxruntime()
+    gpu = getattr(device, "type", str(device)) == "cuda" and torch.cuda.is_available()
+    order = provider_order(ort.get_available_providers(), gpu)
+    index = getattr(device, "index", None) or 0
+    result: list[Any] = []
+    for name in order:
+        if name == "TensorrtExecutionProvider":
+            from studio.config import get_settings
+
+            cache = get_settings().data_dir / "compile_cache" / "tensorrt"
+            cache.mkdir(parents=True, exist_ok=True)
+            result.append((name, {"device_id": index, "trt_engine_cache_enable": True,
+                                  "trt_engine_cache_path": str(cache), "trt_fp16_enable": True}))
+        elif name == "CUDAExecutionProvider":
+            result.append((name, {"device_id": index}))
+        else:
+            result.append(name)
+    return result
+
+
+def import_onnxruntime() -> Any:
+    """The ``onnxruntime`` module; StudioError saying which extra installs it when it is missing."""
+    try:
+        import onnxruntime
+    except ImportError:
+        from studio.errors import StudioError
+
+        raise StudioError("onnxruntime is not installed: pip install -e '.[cpu]' (or '.[gpu]' on a CUDA machine, "
+                          "which installs onnxruntime-gpu; see README, GPU)") from None
+    return onnxruntime
 
 
 def onnx_session(path: Path, device: Any = "cpu") -> Any:
     """An onnxruntime InferenceSession of ``path``; InvalidInput naming the file and the reason
     when it does not load."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     path = Path(path)
     if not path.is_file():
@@ -60,6 +107,16 @@ class TorchRunner:
         self.autocast_dtype = None
         if device.type == "cuda":
             self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    size_multiple = 1  # no shape buckets: any input shape runs as it is
+
+    @property
+    def provider(self) -> str:
+        """What runs the network: "torch eager (float32)" or, on CUDA, with autocast and channels_last."""
+        if self.autocast_dtype is not None:
+            dtype = str(self.autocast_dtype).replace("torch.", "")
+            return f"torch eager (autocast {dtype}{', channels_last' if self.channels_last else ''})"
+        return "torch eager (float32)"
 
     def __call__(self, x: Any) -> tuple[Any, ...]:
         import torch
@@ -96,6 +153,13 @@ class OnnxRunner:
         present = [o.name for o in session.get_outputs()]
         self.outputs = list(output_names) if all(n in present for n in output_names) else present
         self.device = None
+
+    size_multiple = 1
+
+    @property
+    def provider(self) -> str:
+        """"onnxruntime TensorRT" | "onnxruntime CUDA" | "onnxruntime CPU": the provider in use."""
+        return f"onnxruntime {provider_name(self.session)}"
 
     def __call__(self, x: Any) -> tuple[Any, ...]:
         import torch
