@@ -285,15 +285,21 @@ export class CanvasApp {
     });
   }
 
+  /** Main-thread time of the last frames, ms (scene + overlay + controls); for benchmarks. */
+  readonly frameTimes: { at: number; ms: number; scene: boolean }[] = [];
+
   private draw(): void {
     this.frame = 0;
     if (this.destroyed) return;
+    const t0 = performance.now();
     const { scene, overlay, ui } = this.dirty;
     this.dirty = { scene: false, overlay: false, ui: false };
     if (scene) this.renderer.drawScene(this.sceneState());
     if (overlay) this.renderer.drawOverlay(this.overlayState());
     if (ui) this.ui.update(this.model());
     const now = performance.now();
+    this.frameTimes.push({ at: t0, ms: now - t0, scene });
+    if (this.frameTimes.length > 240) this.frameTimes.shift();
     for (const m of this.marks.splice(0)) this.timings.record(m.kind, now - m.t0, m.path, m.t0, now);
     for (const w of this.frameWaiters.splice(0)) w();
   }

@@ -114,13 +114,13 @@ export class Renderer {
       if (a.status === "rejected") alpha *= 0.25;
       if (selected) alpha = Math.min(1, alpha + 0.25);
       else if (hover) alpha = Math.min(1, alpha + 0.15);
-      a.sprite.drawFill(ctx, alpha);
+      a.sprite.drawFill(ctx, alpha, this.view.scale);
     }
     for (const a of s.annotations) {
       if (!a.sprite.canvas) continue;
       const selected = a.id === s.selectedId;
       const hover = a.id === s.hoverId;
-      const path = a.sprite.outline;
+      const path = a.sprite.outline(this.view.scale);
       const dash = a.status === "accepted" ? [] : [6, 4];
       const color = a.status === "rejected" ? "#9e9e9e" : a.sprite.color;
       if (selected) {
@@ -143,15 +143,17 @@ export class Renderer {
     this.imageTransform(ctx);
     ctx.imageSmoothingEnabled = this.view.scale < 1;
     if (o.preview?.canvas) {
-      o.preview.drawFill(ctx, Math.max(o.opacity * 0.6, 0.2));
-      this.stroke(ctx, o.preview.outline, "rgba(0,0,0,0.5)", 3);
-      this.stroke(ctx, o.preview.outline, "#ffffff", 1.5, [5, 4]);
+      o.preview.drawFill(ctx, Math.max(o.opacity * 0.6, 0.2), this.view.scale);
+      const outline = o.preview.outline(this.view.scale);
+      this.stroke(ctx, outline, "rgba(0,0,0,0.5)", 3);
+      this.stroke(ctx, outline, "#ffffff", 1.5, [5, 4]);
     }
     if (o.working?.canvas) {
-      o.working.drawFill(ctx, Math.min(Math.max(o.opacity + 0.15, 0.35), 0.85));
+      o.working.drawFill(ctx, Math.min(Math.max(o.opacity + 0.15, 0.35), 0.85), o.stroking ? 1 : this.view.scale);
       if (!o.stroking) {
-        this.stroke(ctx, o.working.outline, "rgba(0,0,0,0.75)", 4);
-        this.stroke(ctx, o.working.outline, "#ffffff", 2);
+        const outline = o.working.outline(this.view.scale);
+        this.stroke(ctx, outline, "rgba(0,0,0,0.75)", 4);
+        this.stroke(ctx, outline, "#ffffff", 2);
       }
     }
     ctx.setLineDash([]);

@@ -70,27 +70,44 @@ export function rleCounts(rle: Rle): number[] {
 export function encodeRle(m: BinMask): Rle {
   const H = m.height;
   const W = m.width;
+  const { x0, y0, w, h, data } = m;
   const counts: number[] = [];
-  let value = 0; // value of the open run
-  let run = 0;
-  const push = (v: number, n: number): void => {
-    if (n === 0) return;
-    if (v === value) {
-      run += n;
-    } else {
+  let value = 0; // value of the open run (runs start with background)
+  let run = Math.min(x0, W) * H; // the columns left of the crop
+  for (let cx = 0; cx < w; cx++) {
+    if (value === 0) run += y0;
+    else if (y0 > 0) {
       counts.push(run);
-      value = v;
-      run = n;
+      value = 0;
+      run = y0;
     }
-  };
-  const x1 = m.x0 + m.w;
-  push(0, Math.min(m.x0, W) * H);
-  for (let x = m.x0; x < x1; x++) {
-    push(0, m.y0);
-    for (let y = 0; y < m.h; y++) push(m.data[y * m.w + (x - m.x0)], 1);
-    push(0, H - m.y0 - m.h);
+    for (let i = cx; i < w * h; i += w) {
+      const v = data[i];
+      if (v === value) run++;
+      else {
+        counts.push(run);
+        value = v;
+        run = 1;
+      }
+    }
+    const below = H - y0 - h;
+    if (below > 0) {
+      if (value === 0) run += below;
+      else {
+        counts.push(run);
+        value = 0;
+        run = below;
+      }
+    }
   }
-  push(0, Math.max(W - x1, 0) * H);
+  const right = Math.max(W - x0 - w, 0) * H;
+  if (right > 0) {
+    if (value === 0) run += right;
+    else {
+      counts.push(run);
+      run = right;
+    }
+  }
   counts.push(run);
   return { size: [H, W], counts: countsToString(counts) };
 }

@@ -1,9 +1,11 @@
 // Drawable forms of a mask, built once and reused every frame:
 //  - a canvas of the mask's bounding-box crop, filled with one colour (alpha applied when drawn);
-//  - its outline as a Path2D of pixel-edge segments in image coordinates, stroked at a
-//    constant screen width by the renderer (lineWidth = px / scale).
+//  - its outline as Path2Ds of closed pixel-corner loops in image coordinates, simplified for
+//    zoomed-out views (contour.ts), stroked at a constant screen width (lineWidth = px / scale);
+//  - for large crops seen zoomed out, a downscaled copy of the fill.
 
 import type { BinMask } from "./mask";
+import { type Loop, simplifyLoop, traceLoops } from "./contour";
 
 export type Rgb = [number, number, number];
 
@@ -14,44 +16,25 @@ export function hexToRgb(color: string): Rgb {
   return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
 }
 
-/** Outline of a mask as axis-aligned segments on pixel edges: [x0, y0, x1, y1, ...] in image
- * coordinates (horizontal runs merged along x, vertical runs along y). */
-export function outlineSegments(m: BinMask): Float64Array {
-  const out: number[] = [];
-  const { w, h, data, x0, y0 } = m;
-  const at = (x: number, y: number): number => (x < 0 || y < 0 || x >= w || y >= h ? 0 : data[y * w + x]);
-  for (let y = 0; y <= h; y++) {
-    let start = -1;
-    for (let x = 0; x <= w; x++) {
-      const edge = x < w && at(x, y - 1) !== at(x, y);
-      if (edge && start < 0) start = x;
-      if (!edge && start >= 0) {
-        out.push(x0 + start, y0 + y, x0 + x, y0 + y);
-        start = -1;
-      }
-    }
-  }
-  for (let x = 0; x <= w; x++) {
-    let start = -1;
-    for (let y = 0; y <= h; y++) {
-      const edge = y < h && at(x - 1, y) !== at(x, y);
-      if (edge && start < 0) start = y;
-      if (!edge && start >= 0) {
-        out.push(x0 + x, y0 + start, x0 + x, y0 + y);
-        start = -1;
-      }
-    }
-  }
-  return Float64Array.from(out);
-}
+/** Simplification tolerances (image pixels) of the outline's levels of detail. */
+const LEVELS = [0, 0.5, 1, 2, 4, 8, 16, 32];
+const MAX_SCREEN_ERROR = 0.6; // CSS pixels an outline may deviate from the exact one
 
-function pathOf(segments: Float64Array): Path2D {
+function pathOf(loops: Loop[]): Path2D {
   const path = new Path2D();
-  for (let i = 0; i < segments.length; i += 4) {
-    path.moveTo(segments[i], segments[i + 1]);
-    path.lineTo(segments[i + 2], segments[i + 3]);
+  for (const l of loops) {
+    path.moveTo(l[0], l[1]);
+    for (let i = 2; i < l.length; i += 2) path.lineTo(l[i], l[i + 1]);
+    path.closePath();
   }
   return path;
+}
+
+/** The level of detail for a view scale: the coarsest whose error stays under 0.6 CSS px. */
+export function outlineLevel(scale: number): number {
+  let level = 0;
+  for (let i = 1; i < LEVELS.length; i++) if (LEVELS[i] * scale <= MAX_SCREEN_ERROR) level = i;
+  return level;
 }
 
 /** A mask ready to draw. */
@@ -59,7 +42,9 @@ export class MaskSprite {
   readonly mask: BinMask;
   readonly color: string;
   readonly canvas: HTMLCanvasElement | null; // null for an empty mask
-  private outlinePath: Path2D | null = null;
+  private loops: Loop[] | null = null;
+  private readonly paths = new Map<number, Path2D>();
+  private small: HTMLCanvasElement | null = null; // quarter-size fill for zoomed-out views
 
   constructor(mask: BinMask, color: string) {
     this.mask = mask;
@@ -90,19 +75,46 @@ export class MaskSprite {
       for (let xx = 0; xx < w; xx++) if (data[src + xx]) px[dst + xx] = on;
     }
     ctx.putImageData(image, x, y);
+    this.small = null;
+    this.loops = null;
+    this.paths.clear();
   }
 
-  /** The outline path (computed on first use). */
-  get outline(): Path2D {
-    this.outlinePath ??= pathOf(outlineSegments(this.mask));
-    return this.outlinePath;
+  /** The outline at the level of detail of a view `scale` (computed on first use). */
+  outline(scale = Infinity): Path2D {
+    const level = outlineLevel(scale);
+    let path = this.paths.get(level);
+    if (!path) {
+      this.loops ??= traceLoops(this.mask);
+      const tol = LEVELS[level];
+      path = pathOf(tol > 0 ? this.loops.map((l) => simplifyLoop(l, tol)) : this.loops);
+      this.paths.set(level, path);
+    }
+    return path;
   }
 
-  /** Draw the fill with `alpha` under the current transform (image coordinates). */
-  drawFill(ctx: CanvasRenderingContext2D, alpha: number): void {
+  /** Draw the fill with `alpha` under the current transform (image coordinates); `scale`: the
+   * view's, to pick the downscaled copy when the crop is shown at under a quarter size. */
+  drawFill(ctx: CanvasRenderingContext2D, alpha: number, scale = 1): void {
     if (!this.canvas || alpha <= 0) return;
     ctx.globalAlpha = alpha;
-    ctx.drawImage(this.canvas, this.mask.x0, this.mask.y0);
+    const { x0, y0, w, h } = this.mask;
+    if (scale < 0.25 && w * h > 256 * 256) {
+      if (!this.small) {
+        this.small = document.createElement("canvas");
+        this.small.width = Math.max(Math.ceil(w / 4), 1);
+        this.small.height = Math.max(Math.ceil(h / 4), 1);
+        const c = this.small.getContext("2d");
+        if (c) {
+          c.imageSmoothingEnabled = true;
+          c.imageSmoothingQuality = "medium";
+          c.drawImage(this.canvas, 0, 0, this.small.width, this.small.height);
+        }
+      }
+      ctx.drawImage(this.small, x0, y0, w, h);
+    } else {
+      ctx.drawImage(this.canvas, x0, y0);
+    }
     ctx.globalAlpha = 1;
   }
 }

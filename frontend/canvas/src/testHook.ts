@@ -41,6 +41,7 @@ export interface StudioCanvasHook {
   idle(): Promise<void>;
   events(): CanvasEvent[];
   requests(): RequestRecord[];
+  frames(): { at: number; ms: number; scene: boolean }[];
   decode(prompt: DecodePrompt): Promise<DecodeResult>;
 }
 
@@ -100,6 +101,7 @@ export function installHook(app: CanvasApp): StudioCanvasHook {
     idle: () => app.idle(),
     events: () => [...app.sent],
     requests: () => [...app.api.log],
+    frames: () => [...app.frameTimes],
     decode: async (prompt) => {
       const decoder = await app.hub.ready();
       const url = app.data.segmenter?.decoder?.embedding_url;

@@ -3,7 +3,8 @@ own browser test: the same routes and message format, state in this process's me
 fake segmenter that answers with the drawn shape under the click. Served next to the real
 asset route by tests/e2e/canvas_app/server.py.
 
-Images: 1 is 640x480 (landscape), 2 is 360x500 (portrait), each with a few flat shapes on a
+Images: 1 is 640x480 (landscape), 2 is 360x500 (portrait), 3 is a 6000x4000 "photo" with 60
+products (``_seed/3`` stores them all as accepted annotations), each with flat shapes on a
 textured background. ``/studio-api/fake/_state`` and ``_reset`` let the test read and reset it.
 SAM mode: ``decoder.onnx`` is the file named by $STUDIO_CANVAS_TEST_DECODER (or junk bytes in
 mode "badsam") and ``embedding/{id}`` deterministic random float16 features.
@@ -11,11 +12,14 @@ mode "badsam") and ``embedding/{id}`` deterministic random float16 features.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 from starlette.requests import Request
@@ -27,30 +31,63 @@ from studio_ui.web import PREFIX
 
 API = f"{PREFIX}/fake"
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0"]
-SIZES = {1: (480, 640), 2: (500, 360)}  # (H, W)
+SIZES = {1: (480, 640), 2: (500, 360), 3: (4000, 6000)}  # (H, W)
 _LOCK = threading.Lock()
 
 
-def shapes(image_id: int) -> dict[str, np.ndarray]:
-    """The objects of an image: name -> (H, W) bool mask."""
+def _ellipse(h: int, w: int, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
+    """(h, w) bool ellipse, computed inside its bounding box only."""
+    mask = np.zeros((h, w), bool)
+    y0, y1 = max(int(cy - ry), 0), min(int(cy + ry) + 2, h)
+    x0, x1 = max(int(cx - rx), 0), min(int(cx + rx) + 2, w)
+    yy, xx = np.ogrid[y0:y1, x0:x1]
+    mask[y0:y1, x0:x1] = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1
+    return mask
+
+
+def shape_items(image_id: int) -> Iterator[tuple[str, np.ndarray]]:
+    """The objects of an image: (name, (H, W) bool mask), one at a time (the big photo's 60
+    masks would take 1.4 GB together)."""
     h, w = SIZES[image_id]
-    y, x = np.mgrid[0:h, 0:w]
     if image_id == 1:
-        return {"can": (x - 160) ** 2 + (y - 200) ** 2 < 60 ** 2,
-                "box": (x >= 380) & (x < 560) & (y >= 120) & (y < 300),
-                "jar": (x - 300) ** 2 / 50 ** 2 + (y - 390) ** 2 / 40 ** 2 < 1}
-    return {"bottle": (x >= 120) & (x < 220) & (y >= 80) & (y < 420)}
+        y, x = np.mgrid[0:h, 0:w]
+        yield "can", (x - 160) ** 2 + (y - 200) ** 2 < 60 ** 2
+        yield "box", (x >= 380) & (x < 560) & (y >= 120) & (y < 300)
+        yield "jar", (x - 300) ** 2 / 50 ** 2 + (y - 390) ** 2 / 40 ** 2 < 1
+    elif image_id == 2:
+        y, x = np.mgrid[0:h, 0:w]
+        yield "bottle", (x >= 120) & (x < 220) & (y >= 80) & (y < 420)
+    else:
+        for i in range(60):  # a shelf of 6 rows x 10 products
+            yield f"p{i}", _ellipse(h, w, 300 + (i % 10) * 560, 330 + (i // 10) * 640, 180 + 8 * (i % 7), 260 - 9 * (i % 5))
+
+
+def shapes(image_id: int) -> dict[str, np.ndarray]:
+    """The objects of a small image by name."""
+    return dict(shape_items(image_id))
 
 
 def image_array(image_id: int) -> np.ndarray:
     h, w = SIZES[image_id]
-    y, x = np.mgrid[0:h, 0:w]
-    rgb = np.stack([(x * 255 // w), (y * 255 // h), np.full_like(x, 90)], -1).astype(np.uint8)
-    rgb[(x // 16 + y // 16) % 2 == 0] //= 2  # checker texture
+    rgb = np.empty((h, w, 3), np.uint8)
+    rgb[..., 0] = (np.arange(w) * 255 // w).astype(np.uint8)[None, :]
+    rgb[..., 1] = (np.arange(h) * 255 // h).astype(np.uint8)[:, None]
+    rgb[..., 2] = 90
+    checker = ((np.arange(h)[:, None] // 16 + np.arange(w)[None, :] // 16) % 2) == 0
+    rgb[checker] //= 2  # checker texture
     colors = [(250, 230, 40), (40, 200, 250), (250, 120, 200), (255, 255, 255)]
-    for (_, mask), color in zip(shapes(image_id).items(), colors):
-        rgb[mask] = color
+    for i, (_, mask) in enumerate(shape_items(image_id)):
+        rgb[mask] = colors[i % len(colors)]
     return rgb
+
+
+@functools.lru_cache(maxsize=4)
+def image_bytes(image_id: int) -> tuple[bytes, str]:
+    """The image file: PNG for the small ones, JPEG for the big photo."""
+    out = io.BytesIO()
+    big = max(SIZES[image_id]) > 2000
+    Image.fromarray(image_array(image_id)).save(out, format="JPEG" if big else "PNG", quality=90)
+    return out.getvalue(), "image/jpeg" if big else "image/png"
 
 
 class Store:
@@ -114,7 +151,7 @@ def _predict(image_id: int, points: list, labels: list, box: list | None) -> tup
     three candidates (eroded, itself, dilated); a 20 px disc when there is none."""
     h, w = SIZES[image_id]
     found = None
-    for mask in shapes(image_id).values():
+    for _, mask in shape_items(image_id):
         if box is not None:
             ys, xs = np.nonzero(mask)
             cx, cy = xs.mean(), ys.mean()
@@ -123,12 +160,11 @@ def _predict(image_id: int, points: list, labels: list, box: list | None) -> tup
         for (px, py), label in zip(points, labels):
             if label == 1 and mask[int(py), int(px)]:
                 found = mask
+        if found is not None:
+            break
     if found is None:
-        y, x = np.mgrid[0:h, 0:w]
         px, py = points[0] if points else ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-        found = (x - px) ** 2 + (y - py) ** 2 < 400
-    import cv2
-
+        found = _ellipse(h, w, px, py, 20, 20)
     kernel = np.ones((9, 9), np.uint8)
     eroded = cv2.erode(found.astype(np.uint8), kernel) > 0
     dilated = cv2.dilate(found.astype(np.uint8), kernel) > 0
@@ -150,9 +186,8 @@ async def image(request: Request) -> Response:
     image_id = int(request.path_params["image_id"])
     if image_id not in SIZES:
         return _error(f"image {image_id} not found", 404)
-    out = io.BytesIO()
-    Image.fromarray(image_array(image_id)).save(out, format="PNG")
-    return Response(out.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+    body, media_type = image_bytes(image_id)
+    return Response(body, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
 async def decoder(request: Request) -> Response:
@@ -243,6 +278,22 @@ async def state(request: Request) -> Response:
                              "revision": STORE.revision, "requests": STORE.requests})
 
 
+async def seed(request: Request) -> Response:
+    """Store every shape of an image as an accepted annotation of the first class (made if none)."""
+    image_id = int(request.path_params["image_id"])
+    with _LOCK:
+        if not STORE.classes:
+            STORE.classes.append({"id": 100, "name": "product", "index": 1, "color": PALETTE[0]})
+        for _, mask in shape_items(image_id):
+            rle = rle_codec.encode(mask)
+            a = {"id": STORE.next_id, "image_id": image_id, "class_id": STORE.classes[0]["id"], "status": "accepted",
+                 "source": "sam", "score": 0.9, "rle": rle, "bbox": rle_codec.bbox(rle), "author": "test"}
+            STORE.annotations[a["id"]] = a
+            STORE.next_id += 1
+        STORE.bump()
+        return JSONResponse({"annotations": STORE.next_id - 1})
+
+
 async def reset_route(request: Request) -> Response:
     reset()
     return JSONResponse({"ok": True})
@@ -260,4 +311,5 @@ def routes() -> list[BaseRoute]:
         Route(f"{API}/classes", create_class, methods=["POST"]),
         Route(f"{API}/_state", state),
         Route(f"{API}/_reset", reset_route, methods=["POST"]),
+        Route(f"{API}/_seed/{{image_id:int}}", seed, methods=["POST"]),
     ]

@@ -10,7 +10,7 @@ from tests.e2e.canvas_app import fake_api
 st.set_page_config(page_title="canvas test", layout="wide")
 mode = st.query_params.get("mode", "fallback")
 ids = sorted(fake_api.SIZES)
-st.session_state.setdefault("image_index", 0)
+st.session_state.setdefault("image_index", ids.index(int(st.query_params.get("image", 1))))
 st.session_state.setdefault("events", [])
 
 
