@@ -40,6 +40,7 @@ import numpy as np
 
 from studio.errors import Conflict, InvalidInput, StudioError
 from studio.inference import Network, as_version, load_network, version_preprocessing
+from studio.nets.classical import is_classical
 from studio.tables import ModelVersion, Task
 
 DEFAULT_RTOL = 1e-3
@@ -213,6 +214,8 @@ def export_onnx(ref: str | int | ModelVersion, out: Path | str | None = None, *,
 
     started = time.perf_counter()
     version = as_version(ref)
+    if is_classical(version.architecture):
+        return _classical_onnx(version, out, check=check, rtol=rtol, force=force, started=started)
     network = load_network(version)
     path, inside = _target(version, "onnx", out, force)
     inputs = _example_inputs(version, network, dynamic, check_sizes)
@@ -259,6 +262,11 @@ def export_torchscript(ref: str | int | ModelVersion, out: Path | str | None = N
 
     started = time.perf_counter()
     version = as_version(ref)
+    if is_classical(version.architecture):
+        raise InvalidInput(f"{version.name} is a classical model ({version.architecture}: HOG + LBP + colour-histogram "
+                           "features with an SVM or a random forest), not a PyTorch network: there is nothing for "
+                           "TorchScript to trace. Export it to ONNX instead (studio export onnx "
+                           f"{version.name}: the classifier on its features), or use its classical.npz")
     network = load_network(version)
     path, inside = _target(version, "torchscript", out, force)
     inputs = _example_inputs(version, network, True, check_sizes)
@@ -284,6 +292,41 @@ def export_torchscript(ref: str | int | ModelVersion, out: Path | str | None = N
     finally:
         tmp.unlink(missing_ok=True)
     return _finish(version, "torchscript", path, inside, diff, tol, started, inputs)
+
+
+def _classical_onnx(version: ModelVersion, out: Path | str | None, *, check: bool, rtol: float, force: bool,
+                    started: float) -> ExportReport:
+    """A classical version's classifier as ONNX (``features`` (B, F) -> ``probabilities`` (B, K),
+    ``ClassicalClassifier.to_onnx``), checked against the numpy arrays on the features of random
+    crops; metadata as every export (``studio.input`` = "features": the HOG / LBP / colour
+    features are computed before the graph, as ``preprocessing`` says)."""
+    from studio.inference import onnx_session
+    from studio.inference.classical import classical_model
+    from studio.model_import import ONNX_META_PREFIX
+
+    model = classical_model(version)
+    path, inside = _target(version, "onnx", out, force)
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (int(rng.integers(24, 96)), int(rng.integers(24, 96)), 3), dtype=np.uint8)
+             for _ in range(8)]
+    features = model.features(crops)
+    values = {"task": version.task, "classes": version.classes, "architecture": version.architecture,
+              "backbone": "", "preprocessing": version_preprocessing(version), "model_kwargs": {},
+              "name": version.name, "outputs": ["probabilities"], "input": "features"}
+    metadata = {ONNX_META_PREFIX + k: json.dumps(v, default=str) for k, v in values.items()}
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        model.to_onnx(tmp, metadata)
+        diff, tol = float("nan"), float("nan")
+        if check:
+            session = onnx_session(tmp, "cpu")
+            diff, tol = _parity(lambda x: [model.proba_from_features(x).astype(np.float32)],
+                                lambda x: [np.asarray(session.run(["probabilities"], {"features": x})[0])],
+                                [features], ("probabilities",), rtol, "ONNX")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _finish(version, "onnx", path, inside, diff, tol, started, [features])
 
 
 def _finish(version: ModelVersion, fmt: str, path: Path, inside: bool, diff: float, tol: float, started: float,

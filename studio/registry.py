@@ -47,7 +47,7 @@ from studio.errors import Conflict, InvalidInput, NotFound, StudioError
 from studio.tables import DatasetVersion, Evaluation, ModelVersion, Task
 
 CHECKPOINT_KEYS = ("model", "epoch", "best_metric", "optimizer", "scheduler", "config")
-WEIGHT_ROLES = ("best", "last", "onnx", "onnx_data", "weights")  # files[role] -> file name in the folder
+WEIGHT_ROLES = ("best", "last", "onnx", "onnx_data", "weights", "classical")  # files[role] -> file name in the folder
 _NAME_PART = re.compile(r"[^A-Za-z0-9.-]+")
 
 
@@ -275,7 +275,7 @@ def register_model(*, task: str, architecture: str, backbone: str, classes: list
         _write_json(tmp / "metrics.json", metrics or {})
         _write_json(tmp / "classes.json", classes)
         _write_json(tmp / "preprocessing.json", preprocessing or {})
-        weights_role = next((r for r in ("best", "weights", "onnx", "last") if r in stored), None)
+        weights_role = next((r for r in ("best", "weights", "classical", "onnx", "last") if r in stored), None)
         checksum = sha256_of(tmp / stored[weights_role]) if weights_role else ""
         tmp.rename(target)
     except BaseException:

@@ -1,20 +1,33 @@
-"""Classical image-classification baseline: HOG + LBP + colour histograms -> linear SVM or random forest.
+"""Classical image classifier (the seeds' "shallow" family): HOG + LBP + colour histograms -> a
+linear SVM or a random forest. Trained as a ``train`` job like every other model (architecture
+``classical_svm`` / ``classical_rf``, task classification: studio.training.classical).
 
     clf = ClassicalClassifier("svm").fit(images, labels)   # images: list of (H, W, 3) uint8 RGB, any sizes
     clf.predict(images)        # (N,) labels (the dtype of ``classes``)
     clf.predict_proba(images)  # (N, K) float64, columns in ``clf.classes`` order
-    clf.save("baseline.npz"); ClassicalClassifier.load("baseline.npz")
+    clf.save("model.npz"); ClassicalClassifier.load("model.npz")   # plain arrays, no pickle
+    clf.to_onnx("model.onnx")  # features (B, F) float32 -> probabilities (B, K)
 
-Features (``features``): each image is resized to ``image_size`` squared (skimage, anti-aliased),
-then HOG on the grey image (9 orientations, 8x8-pixel cells, 2x2-cell blocks, L2-Hys), the
-histogram of uniform LBP codes (P=8, R=1; 10 bins) and per-channel HSV histograms (hue 12, sat 8,
-value 8 bins); histograms are normalised to sum 1. 64x64 gives 1,764 + 10 + 28 = 1,802 features.
+Features (:func:`batch_features`, vectorised over a batch; chunks run in a thread pool, numpy
+releases the GIL): every image is resized to ``image_size`` squared (OpenCV, area interpolation;
+the aspect is not kept), then
 
-Persistence without pickle: ``save`` writes an ``.npz`` of plain arrays (the feature settings as
-JSON text; for the SVM the scaler mean/scale and coef/intercept; for the forest every tree's
+- HOG on the grey image: 9 unsigned orientation bins (0-180 degrees), 8x8-pixel cells, 2x2-cell
+  blocks with stride one cell, L2-Hys block normalisation (clip at 0.2), central-difference
+  gradients (zero on the border), magnitude-weighted hard binning;
+- the histogram of uniform LBP codes of the 8 neighbours at radius 1 (10 bins: 0..8 ones in a
+  pattern with at most two 0/1 transitions, 9 for the rest; edge pixels replicated);
+- HSV histograms per channel (hue 12, saturation 8, value 8 bins).
+
+Histograms are normalised to sum 1. 64x64 gives 7 x 7 x 36 + 10 + 28 = 1,802 features.
+
+Persistence without pickle: ``save`` writes an ``.npz`` of plain arrays (the settings as JSON
+text; for the SVM the scaler mean/scale and coef/intercept; for the forest every tree's
 children_left/right, feature, threshold and value) and ``load`` reads it with
 ``allow_pickle=False``. Predictions always run through the numpy implementation of those arrays,
-so a loaded model predicts exactly what the fitted one did.
+so a loaded model predicts exactly what the fitted one did. ``to_onnx`` writes the same arrays as
+an ONNX graph of the classifier (standard ops for the SVM; ``ai.onnx.ml`` TreeEnsembleClassifier
+for the forest); the features are computed before it (they are not tensor ops a graph holds).
 
 ``predict_proba`` of the SVM is the softmax of its margins (the sigmoid for two classes):
 uncalibrated, fine for ranking and thresholds, not a calibrated probability. The forest's is
@@ -26,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,13 +47,35 @@ import numpy as np
 
 from studio.errors import InvalidInput
 
-FORMAT = "studio.classical/1"
+FORMAT = "studio.classical/2"
+FEATURES = "hog9-c8-b2-l2hys+lbp8u-r1+hsv12-8-8"  # names the feature recipe a saved model was fitted on
 Kind = Literal["svm", "forest"]
+ARCHITECTURES: dict[str, Kind] = {"classical_svm": "svm", "classical_rf": "forest"}  # TrainConfig.architecture
 _HUE_BINS, _SAT_BINS, _VAL_BINS = 12, 8, 8
-_LBP_POINTS, _LBP_RADIUS = 8, 1
+_LBP_BINS = 10
+_CELL, _ORIENTATIONS = 8, 9
+_CHUNK = 128  # images per vectorised feature batch
 
 
-def _check_images(images: list[np.ndarray]) -> None:
+def is_classical(architecture: str) -> bool:
+    """Whether ``architecture`` names a classical model (``classical_svm`` / ``classical_rf``)."""
+    return architecture in ARCHITECTURES
+
+
+def feature_count(image_size: int) -> int:
+    """Features per image at ``image_size``: HOG blocks x 36, LBP 10, HSV 28."""
+    cells = image_size // _CELL
+    return (cells - 1) ** 2 * 4 * _ORIENTATIONS + _LBP_BINS + _HUE_BINS + _SAT_BINS + _VAL_BINS
+
+
+def _check_size(image_size: Any) -> int:
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 16 \
+            or image_size % 16:
+        raise InvalidInput(f"image_size: expected a multiple of 16 >= 16 for classical features, got {image_size!r}")
+    return int(image_size)
+
+
+def _check_images(images: Any) -> None:
     if not isinstance(images, (list, tuple)) or not images:
         raise InvalidInput(f"images: expected a non-empty list of (H, W, 3) uint8 RGB arrays, got {type(images).__name__}")
     for i, image in enumerate(images):
@@ -50,23 +86,117 @@ def _check_images(images: list[np.ndarray]) -> None:
             raise InvalidInput(f"images[{i}]: expected at least 2x2 pixels, got {image.shape[1]}x{image.shape[0]}")
 
 
-def image_features(image: np.ndarray, image_size: int = 64) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (F,) float64: HOG, uniform-LBP histogram, HSV histograms (see the module doc)."""
-    from skimage.color import rgb2gray, rgb2hsv
-    from skimage.feature import hog, local_binary_pattern
-    from skimage.transform import resize
+# ---------------------------------------------------------------------------------- features
 
-    rgb = resize(image, (image_size, image_size), anti_aliasing=True, preserve_range=False)  # float64 in [0, 1]
-    gray = rgb2gray(rgb)
-    hog_features = hog(gray, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), block_norm="L2-Hys",
-                       feature_vector=True)
-    codes = local_binary_pattern(np.round(gray * 255).astype(np.uint8), _LBP_POINTS, _LBP_RADIUS, method="uniform")
-    lbp = np.bincount(codes.astype(np.int64).ravel(), minlength=_LBP_POINTS + 2).astype(np.float64)
-    hsv = rgb2hsv(rgb)
-    hists = [np.histogram(hsv[..., c], bins=bins, range=(0.0, 1.0))[0].astype(np.float64)
-             for c, bins in enumerate((_HUE_BINS, _SAT_BINS, _VAL_BINS))]
-    parts = [hog_features, lbp / max(lbp.sum(), 1.0)] + [h / max(h.sum(), 1.0) for h in hists]
-    return np.concatenate(parts).astype(np.float64)
+
+def _resized(images: list[np.ndarray], size: int) -> np.ndarray:
+    """(N, size, size, 3) uint8: each image resized (area interpolation when shrinking)."""
+    import cv2
+
+    out = np.empty((len(images), size, size, 3), np.uint8)
+    for i, image in enumerate(images):
+        if image.shape[:2] == (size, size):
+            out[i] = image
+        else:
+            shrink = image.shape[0] > size or image.shape[1] > size
+            out[i] = cv2.resize(np.ascontiguousarray(image), (size, size),
+                                interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return out
+
+
+def _hog(gray: np.ndarray) -> np.ndarray:
+    """(N, S, S) float32 grey in [0, 1] -> (N, (S/8 - 1)^2 * 36) float32 HOG (see the module docstring)."""
+    n, size, _ = gray.shape
+    gx = np.zeros_like(gray)
+    gy = np.zeros_like(gray)
+    gx[:, :, 1:-1] = gray[:, :, 2:] - gray[:, :, :-2]
+    gy[:, 1:-1, :] = gray[:, 2:, :] - gray[:, :-2, :]
+    magnitude = np.hypot(gx, gy)
+    angle = np.rad2deg(np.arctan2(gy, gx)) % 180.0
+    bins = np.minimum((angle * (_ORIENTATIONS / 180.0)).astype(np.int64), _ORIENTATIONS - 1)
+    cells = size // _CELL
+    cell_of = np.arange(size) // _CELL
+    index = ((np.arange(n)[:, None, None] * cells + cell_of[None, :, None]) * cells + cell_of[None, None, :]) \
+        * _ORIENTATIONS + bins
+    hist = np.bincount(index.ravel(), weights=magnitude.ravel(), minlength=n * cells * cells * _ORIENTATIONS)
+    hist = (hist / (_CELL * _CELL)).reshape(n, cells, cells, _ORIENTATIONS).astype(np.float32)
+    blocks = np.concatenate([hist[:, :-1, :-1], hist[:, :-1, 1:], hist[:, 1:, :-1], hist[:, 1:, 1:]], axis=-1)
+    eps = 1e-5
+    blocks = blocks / np.sqrt((blocks ** 2).sum(-1, keepdims=True) + eps ** 2)
+    blocks = np.minimum(blocks, 0.2)
+    blocks = blocks / np.sqrt((blocks ** 2).sum(-1, keepdims=True) + eps ** 2)
+    return blocks.reshape(n, -1)
+
+
+_NEIGHBOURS = ((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1))  # circular order
+
+
+def _lbp(gray: np.ndarray) -> np.ndarray:
+    """(N, S, S) uint8 grey -> (N, 10) float32 histogram of uniform LBP codes, summing to 1."""
+    n, size, _ = gray.shape
+    padded = np.pad(gray, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    bits = np.stack([padded[:, 1 + dy: 1 + dy + size, 1 + dx: 1 + dx + size] >= gray for dy, dx in _NEIGHBOURS])
+    ones = bits.sum(0)
+    transitions = (bits != np.roll(bits, 1, axis=0)).sum(0)
+    codes = np.where(transitions <= 2, ones, _LBP_BINS - 1)
+    index = (np.arange(n)[:, None, None] * _LBP_BINS + codes).ravel()
+    hist = np.bincount(index, minlength=n * _LBP_BINS).reshape(n, _LBP_BINS).astype(np.float32)
+    return hist / (size * size)
+
+
+def _hsv_hist(rgb: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) float32 RGB in [0, 1] -> (N, 28) float32: hue, saturation, value histograms (each sums to 1)."""
+    n = rgb.shape[0]
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    value = rgb.max(-1)
+    delta = value - rgb.min(-1)
+    saturation = np.where(value > 0, delta / np.maximum(value, 1e-12), 0.0)
+    safe = np.maximum(delta, 1e-12)
+    hue = np.where(value == r, ((g - b) / safe) % 6.0, np.where(value == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
+    hue = np.where(delta > 0, hue / 6.0, 0.0)
+    out = []
+    for channel, bins in ((hue, _HUE_BINS), (saturation, _SAT_BINS), (value, _VAL_BINS)):
+        which = np.minimum((channel * bins).astype(np.int64), bins - 1).reshape(n, -1)
+        index = (np.arange(n)[:, None] * bins + which).ravel()
+        out.append(np.bincount(index, minlength=n * bins).reshape(n, bins) / which.shape[1])
+    return np.concatenate(out, axis=1).astype(np.float32)
+
+
+def _chunk_features(images: list[np.ndarray], size: int) -> np.ndarray:
+    small = _resized(images, size)
+    rgb = small.astype(np.float32) / 255.0
+    gray = rgb @ np.array([0.2125, 0.7154, 0.0721], np.float32)  # ITU-R 709 luma, as skimage's rgb2gray
+    gray_u8 = np.clip(np.rint(gray * 255.0), 0, 255).astype(np.uint8)
+    return np.concatenate([_hog(gray), _lbp(gray_u8), _hsv_hist(rgb)], axis=1)
+
+
+def batch_features(images: list[np.ndarray], image_size: int = 64, *, workers: int | None = None,
+                   progress: Any = None) -> np.ndarray:
+    """list of (H, W, 3) uint8 RGB -> (N, F) float32 features (see the module docstring), computed in
+    chunks of 128 images on a thread pool (``workers``: default the CPU count, at most 4).
+    ``progress(done, total)`` is called after each chunk."""
+    size = _check_size(image_size)
+    _check_images(images)
+    chunks = [list(images[i: i + _CHUNK]) for i in range(0, len(images), _CHUNK)]
+    workers = max(1, min(workers or min(4, os.cpu_count() or 1), len(chunks)))
+    out: list[np.ndarray] = []
+    if workers == 1:
+        for chunk in chunks:
+            out.append(_chunk_features(chunk, size))
+            if progress:
+                progress(sum(len(o) for o in out), len(images))
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for features in pool.map(lambda c: _chunk_features(c, size), chunks):
+                out.append(features)
+                if progress:
+                    progress(sum(len(o) for o in out), len(images))
+    return np.concatenate(out, axis=0)
+
+
+def image_features(image: np.ndarray, image_size: int = 64) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (F,) float32 (one image of :func:`batch_features`)."""
+    return batch_features([image], image_size, workers=1)[0]
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
@@ -75,50 +205,66 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+# ---------------------------------------------------------------------------------- the model
+
+
 class ClassicalClassifier:
     """HOG + LBP + colour-histogram features with a linear SVM ("svm") or a random forest ("forest").
 
     kind: "svm" (StandardScaler + LinearSVC) or "forest" (RandomForestClassifier)
     image_size: side of the square every image is resized to before features (multiple of 16, >= 16)
-    C: SVM regularisation; n_estimators / max_depth: forest size; random_state: seeds both
+    C: SVM regularisation; n_estimators / max_depth: forest size; random_state: seeds both;
+    n_jobs: forest trees fitted in parallel
     After ``fit`` or ``load``: ``classes`` (K,) sorted labels; ``estimator_`` (the scikit-learn
     model) only after ``fit``.
     """
 
     def __init__(self, kind: Kind = "svm", image_size: int = 64, C: float = 1.0, n_estimators: int = 100,
-                 max_depth: int | None = None, random_state: int = 0):
+                 max_depth: int | None = None, random_state: int = 0, n_jobs: int = 1):
         if kind not in ("svm", "forest"):
             raise InvalidInput(f"kind: expected 'svm' or 'forest', got {kind!r}")
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16 or image_size % 16:
-            raise InvalidInput(f"image_size: expected a multiple of 16 >= 16, got {image_size!r}")
+        self.image_size = _check_size(image_size)
+        if not (isinstance(C, (int, float)) and C > 0):
+            raise InvalidInput(f"C: expected a positive number, got {C!r}")
+        if isinstance(n_estimators, bool) or not isinstance(n_estimators, int) or n_estimators < 1:
+            raise InvalidInput(f"n_estimators: expected an integer >= 1, got {n_estimators!r}")
+        if max_depth is not None and (isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1):
+            raise InvalidInput(f"max_depth: expected an integer >= 1 or None, got {max_depth!r}")
         self.kind: Kind = kind
-        self.image_size = image_size
-        self.C, self.n_estimators, self.max_depth, self.random_state = C, n_estimators, max_depth, random_state
+        self.C, self.n_estimators, self.max_depth, self.random_state = float(C), n_estimators, max_depth, random_state
+        self.n_jobs = n_jobs
         self.classes: np.ndarray | None = None
         self.estimator_: Any = None
         self._arrays: dict[str, np.ndarray] = {}
 
     # ----------------------------------------------------------------------- features
 
-    def features(self, images: list[np.ndarray]) -> np.ndarray:
-        """list of (H, W, 3) uint8 RGB -> (N, F) float64 feature matrix."""
-        _check_images(images)
-        return np.stack([image_features(image, self.image_size) for image in images])
+    def features(self, images: list[np.ndarray], progress: Any = None) -> np.ndarray:
+        """list of (H, W, 3) uint8 RGB -> (N, F) float32 feature matrix (:func:`batch_features`)."""
+        return batch_features(images, self.image_size, progress=progress)
 
     # ----------------------------------------------------------------------- fit
 
     def fit(self, images: list[np.ndarray], labels: np.ndarray) -> ClassicalClassifier:
         """Fit on images and their labels ((N,) ints or strings, at least two distinct). Returns self."""
+        _check_images(images)
+        return self.fit_features(self.features(images), labels)
+
+    def fit_features(self, X: np.ndarray, labels: Any) -> ClassicalClassifier:
+        """Fit on a (N, F) feature matrix (from :meth:`features`) and (N,) labels. Returns self."""
         labels = np.asarray(labels)
         if labels.dtype == object:
             labels = labels.astype(str)
-        if labels.ndim != 1 or len(labels) != len(images):
-            raise InvalidInput(f"labels: expected shape ({len(images)},) (one per image), got {labels.shape}")
+        if labels.ndim != 1 or len(labels) != len(X):
+            raise InvalidInput(f"labels: expected shape ({len(X)},) (one per image), got {labels.shape}")
         if labels.dtype.kind not in "iuU" and labels.dtype != np.bool_:
             raise InvalidInput(f"labels: expected integers or strings, got dtype {labels.dtype}")
         if len(np.unique(labels)) < 2:
             raise InvalidInput(f"labels: expected at least 2 distinct classes, got {np.unique(labels).tolist()}")
-        X = self.features(images)
+        expected = feature_count(self.image_size)
+        if X.ndim != 2 or X.shape[1] != expected:
+            raise InvalidInput(f"features: expected (N, {expected}) for image_size {self.image_size}, got {X.shape}")
+        X = np.asarray(X, np.float32)
         if self.kind == "svm":
             from sklearn.pipeline import make_pipeline
             from sklearn.preprocessing import StandardScaler
@@ -135,7 +281,7 @@ class ClassicalClassifier:
             from sklearn.ensemble import RandomForestClassifier
 
             forest = RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
-                                            random_state=self.random_state, n_jobs=1)
+                                            random_state=self.random_state, n_jobs=self.n_jobs)
             forest.fit(X, labels)
             self.classes = np.asarray(forest.classes_)
             self._arrays = _forest_arrays(forest)
@@ -162,10 +308,14 @@ class ClassicalClassifier:
             return scores
         return _forest_proba(a, X)
 
+    def proba_from_features(self, X: np.ndarray) -> np.ndarray:
+        """(N, F) features -> (N, K) float64 probabilities, rows sum to 1, columns in ``classes`` order."""
+        scores = self.decision_scores(X)
+        return _softmax(scores) if self.kind == "svm" else scores
+
     def predict_proba(self, images: list[np.ndarray]) -> np.ndarray:
         """list of (H, W, 3) uint8 RGB -> (N, K) float64, rows sum to 1, columns in ``classes`` order."""
-        scores = self.decision_scores(self.features(images))
-        return _softmax(scores) if self.kind == "svm" else scores
+        return self.proba_from_features(self.features(images))
 
     def predict(self, images: list[np.ndarray]) -> np.ndarray:
         """list of (H, W, 3) uint8 RGB -> (N,) labels (``classes`` dtype)."""
@@ -183,10 +333,8 @@ class ClassicalClassifier:
 
     def _config(self) -> dict[str, Any]:
         return {"kind": self.kind, "image_size": self.image_size, "C": self.C, "n_estimators": self.n_estimators,
-                "max_depth": self.max_depth, "random_state": self.random_state,
-                "features": {"hog": {"orientations": 9, "pixels_per_cell": 8, "cells_per_block": 2},
-                             "lbp": {"points": _LBP_POINTS, "radius": _LBP_RADIUS, "method": "uniform"},
-                             "hsv_bins": [_HUE_BINS, _SAT_BINS, _VAL_BINS]}}
+                "max_depth": self.max_depth, "random_state": self.random_state, "features": FEATURES,
+                "n_features": feature_count(self.image_size)}
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted model as an ``.npz`` of plain arrays (temporary name, then renamed). Returns the path."""
@@ -215,11 +363,15 @@ class ClassicalClassifier:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         except (OSError, ValueError) as exc:
-            raise InvalidInput(f"{path}: expected a classical-baseline .npz, could not read it ({exc})") from None
+            raise InvalidInput(f"{path}: expected a classical-model .npz of plain arrays, could not read it "
+                               f"({str(exc).splitlines()[0][:160]})") from None
         if "format" not in arrays or str(arrays["format"]) != FORMAT:
             raise InvalidInput(f"{path}: expected format {FORMAT!r}, got {str(arrays.get('format', 'none'))!r}")
         config = json.loads(str(arrays.pop("config")))
         arrays.pop("format")
+        if config.get("features") != FEATURES:
+            raise InvalidInput(f"{path}: fitted on features {config.get('features')!r}; this studio computes "
+                               f"{FEATURES!r} (retrain it)")
         model = cls(config["kind"], config["image_size"], config["C"], config["n_estimators"], config["max_depth"],
                     config["random_state"])
         model.classes = arrays.pop("classes")
@@ -229,7 +381,55 @@ class ClassicalClassifier:
         if missing:
             raise InvalidInput(f"{path}: missing arrays {missing} for a {model.kind} model")
         model._arrays = {k: arrays[k] for k in need}
+        if model.n_features != feature_count(model.image_size):
+            raise InvalidInput(f"{path}: {model.n_features} features; expected {feature_count(model.image_size)} "
+                               f"for image_size {model.image_size}")
         return model
+
+    # ----------------------------------------------------------------------- ONNX (from the arrays)
+
+    def to_onnx(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+        """Write the classifier as ONNX: input ``features`` (B, F) float32 -> output ``probabilities``
+        (B, K) float32 in ``classes`` order, equal to :meth:`proba_from_features` (forest thresholds are
+        rounded down to float32, which keeps every float32 comparison as scikit-learn makes it).
+        Temporary name, then renamed. ``metadata``: written as the model's metadata_props."""
+        import onnx
+        from onnx import TensorProto, helper
+
+        self._require_fitted()
+        assert self.classes is not None
+        a, k, f = self._arrays, len(self.classes), self.n_features
+        features = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", f])
+        probabilities = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k])
+        opsets = [helper.make_opsetid("", 17)]
+        if self.kind == "svm":
+            coef = a["coef"] / a["scaler_scale"][None, :]  # (Z = (x - m) / s) @ W.T + b folded into x @ W'.T + b'
+            bias = a["intercept"] - coef @ a["scaler_mean"]
+            if coef.shape[0] == 1:  # binary: margins [0, w.x + b]
+                coef = np.concatenate([np.zeros_like(coef), coef])
+                bias = np.concatenate([[0.0], bias])
+            inits = [helper.make_tensor("W", TensorProto.FLOAT, [f, k], coef.T.astype(np.float32).ravel()),
+                     helper.make_tensor("b", TensorProto.FLOAT, [k], bias.astype(np.float32))]
+            nodes = [helper.make_node("Gemm", ["features", "W", "b"], ["margins"]),
+                     helper.make_node("Softmax", ["margins"], ["probabilities"], axis=1)]
+        else:
+            opsets.append(helper.make_opsetid("ai.onnx.ml", 3))
+            inits, nodes = [], [_tree_ensemble_node(a, k)]
+        graph = helper.make_graph(nodes, "studio_classical", [features], [probabilities], inits)
+        model = helper.make_model(graph, opset_imports=opsets, producer_name="studio")
+        model.ir_version = 8
+        for key, value in (metadata or {}).items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.checker.check_model(model)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            tmp.write_bytes(model.SerializeToString())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
 
 
 def _forest_arrays(forest: Any) -> dict[str, np.ndarray]:
@@ -269,3 +469,50 @@ def _forest_proba(a: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
         norm[norm == 0.0] = 1.0
         total += proba / norm
     return total / (len(offsets) - 1)
+
+
+def _float32_floor(values: np.ndarray) -> np.ndarray:
+    """The largest float32 <= each float64 value: for a float32 x, ``x <= v`` iff ``x <= floor32(v)``."""
+    rounded = values.astype(np.float32)
+    above = rounded.astype(np.float64) > values
+    rounded[above] = np.nextafter(rounded[above], np.float32(-np.inf))
+    return rounded
+
+
+def _tree_ensemble_node(a: dict[str, np.ndarray], classes: int) -> Any:
+    """An ``ai.onnx.ml`` TreeEnsembleClassifier of the saved forest: leaf weights = class fractions / trees,
+    summed (post_transform NONE) = the forest's mean probability."""
+    from onnx import helper
+
+    offsets = a["tree_offsets"]
+    trees = len(offsets) - 1
+    attrs: dict[str, list] = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values",
+                                               "nodes_modes", "nodes_truenodeids", "nodes_falsenodeids",
+                                               "class_treeids", "class_nodeids", "class_ids", "class_weights")}
+    thresholds = _float32_floor(a["threshold"])
+    for t, (start, end) in enumerate(zip(offsets[:-1], offsets[1:])):
+        for node in range(end - start):
+            g = start + node
+            leaf = a["children_left"][g] == -1
+            attrs["nodes_treeids"].append(t)
+            attrs["nodes_nodeids"].append(node)
+            attrs["nodes_featureids"].append(0 if leaf else int(a["feature"][g]))
+            attrs["nodes_values"].append(0.0 if leaf else float(thresholds[g]))
+            attrs["nodes_modes"].append("LEAF" if leaf else "BRANCH_LEQ")
+            attrs["nodes_truenodeids"].append(0 if leaf else int(a["children_left"][g]))
+            attrs["nodes_falsenodeids"].append(0 if leaf else int(a["children_right"][g]))
+            if leaf:
+                value = a["value"][g]
+                fractions = value / value.sum() if value.sum() > 0 else value
+                for c in range(classes):
+                    attrs["class_treeids"].append(t)
+                    attrs["class_nodeids"].append(node)
+                    attrs["class_ids"].append(c)
+                    attrs["class_weights"].append(float(fractions[c]) / trees)
+    return helper.make_node("TreeEnsembleClassifier", ["features"], ["label", "probabilities"],
+                            domain="ai.onnx.ml", classlabels_int64s=list(range(classes)), post_transform="NONE",
+                            **attrs)
+
+
+__all__ = ["ARCHITECTURES", "ClassicalClassifier", "FEATURES", "batch_features", "feature_count", "image_features",
+           "is_classical"]

@@ -62,6 +62,12 @@ def run_training(config: TrainConfig, run_id: str, hooks: TrainHooks | None = No
 
 def train_in(config: TrainConfig, run_dir: Path, hooks: TrainHooks) -> tuple[Any, TrainResult]:
     """Train ``config`` in ``run_dir`` with the trainer of its task: (setup, result)."""
+    from studio.nets.classical import is_classical
+
+    if is_classical(config.architecture):  # HOG/LBP/colour features + SVM or forest, fitted once
+        from studio.training.classical import train_classical
+
+        return train_classical(config, run_dir, hooks)
     if config.task == "instance":
         from studio.training.yolo import train_yolo
 
@@ -82,7 +88,9 @@ def register_run(config: TrainConfig, setup: Any, result: TrainResult, *, job_id
                "epochs": result.epochs_run, **({f"val_{k}": v for k, v in last.metrics.items()} if last else {}),
                **(extra_metrics or {})}
     files = {role: run_dir / f"{role}.pt" for role in ("best", "last") if (run_dir / f"{role}.pt").is_file()}
-    if "best" not in files:
+    if (run_dir / "classical.npz").is_file():  # a classical model: its arrays (studio.training.classical)
+        files = {"classical": run_dir / "classical.npz"}
+    if "best" not in files and "classical" not in files:
         raise StudioError(f"run {run_dir.name} has no best.pt (no epoch finished); nothing to register")
     files["training_log"] = run_dir / "training_log.csv"
     version = register_model(task=setup.task, architecture=config.architecture, backbone=config.backbone,
