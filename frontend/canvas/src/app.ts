@@ -35,6 +35,23 @@ type Gesture =
   | { kind: "pan"; sx: number; sy: number; view: View }
   | { kind: "stroke"; editor: MaskEditor; sprite: MaskSprite; last: Point; points: Point[]; erase: boolean; radius: number; generation: number };
 
+/** Values this canvas sent to Python: a rerun that echoes an older one (the annotator has
+ * picked again since) must not undo the newer choice. */
+class Echo {
+  private readonly values: (number | null)[] = [];
+
+  sent(value: number | null): void {
+    this.values.push(value);
+    if (this.values.length > 20) this.values.shift();
+  }
+
+  /** True when `value` is one of ours but not the latest. */
+  stale(value: number | null): boolean {
+    const last = this.values.length ? this.values[this.values.length - 1] : undefined;
+    return this.values.includes(value) && value !== last;
+  }
+}
+
 export class CanvasApp {
   readonly host: HTMLElement | ShadowRoot;
   readonly ui: Ui;
@@ -86,6 +103,8 @@ export class CanvasApp {
   private messageTimer = 0;
   busy = 0;
   sent: CanvasEvent[] = []; // triggers sent (last 50), for tests
+  private readonly classEcho = new Echo();
+  private readonly selectEcho = new Echo();
 
   private dirty = { scene: true, overlay: true, ui: true };
   private frame = 0;
@@ -127,7 +146,8 @@ export class CanvasApp {
       this.classes = [...data.classes].sort((a, b) => a.index - b.index);
       this.revision = data.revision;
     }
-    if (!previous || previous.class_id !== data.class_id || !this.classes.some((c) => c.id === this.classId)) {
+    const classChanged = !previous || previous.class_id !== data.class_id;
+    if ((classChanged && !this.classEcho.stale(data.class_id)) || !this.classes.some((c) => c.id === this.classId)) {
       this.classId = data.class_id ?? this.classes[0]?.id ?? null;
     }
     const imageId = data.image?.id ?? null;
@@ -138,7 +158,7 @@ export class CanvasApp {
       this.annotations.sync(data.annotations, this.classes);
       this.pruneSelection();
     }
-    if (previous && previous.selected_id !== data.selected_id && data.selected_id !== this.selectedId) {
+    if (previous && previous.selected_id !== data.selected_id && data.selected_id !== this.selectedId && !this.selectEcho.stale(data.selected_id)) {
       this.select(data.selected_id, false);
     }
     this.prefetch(data);
@@ -244,6 +264,8 @@ export class CanvasApp {
   }
 
   private trigger(event: CanvasEvent): void {
+    if (event.kind === "class") this.classEcho.sent(event.class_id);
+    if (event.kind === "select") this.selectEcho.sent(event.annotation_id);
     this.sent.push(event);
     if (this.sent.length > 50) this.sent.shift();
     try {
@@ -386,12 +408,14 @@ export class CanvasApp {
         })),
     ].sort((a, b) => (a.pending ? 1e12 : a.id) - (b.pending ? 1e12 : b.id));
     const info = this.imageInfo;
-    const decoder =
+    const threads = this.hub.decoder?.threads ?? 1;
+    let decoder =
       this.hub.status === "ready"
-        ? `SAM in the browser (WASM, ${this.hub.decoder?.threads ?? 1} thread${(this.hub.decoder?.threads ?? 1) > 1 ? "s" : ""})`
+        ? `SAM in the browser (WASM, ${threads} thread${threads > 1 ? "s" : ""})`
         : this.hub.status === "loading"
           ? "loading the SAM decoder…"
           : `${this.data.segmenter?.name ?? "segmenter"} (server)`;
+    if (this.hub.waitingFor && this.hub.waitingFor === this.embeddingUrl()) decoder += " · waiting for this image's embedding…";
     const selected = this.selectedId !== null ? this.annotations.get(this.selectedId) : undefined;
     return {
       tool: this.tool,
@@ -942,8 +966,7 @@ export class CanvasApp {
         score: session.score,
         annotation_id: session.editingAnnotationId,
       });
-      if (this.imageInfo?.id !== imageId) return true;
-      this.applyAnnotation(reply.annotation, reply.revision);
+      if (this.imageInfo?.id === imageId) this.applyAnnotation(reply.annotation, reply.revision);
       this.timings.record("acceptSaved", performance.now() - t0, "server", t0, performance.now());
       this.trigger({ kind: "changed", revision: reply.revision });
       return true;

@@ -6,7 +6,7 @@
 
 import { Api } from "./api";
 import { encodeRle, decodeRle } from "./rle";
-import { getEmbedding } from "./images";
+import { embeddingCache, getEmbedding } from "./images";
 import type { Embedding } from "./samInputs";
 import { SamDecoder } from "./samDecoder";
 import { type Prediction, type PromptSpec, byScore, lazyCandidate } from "./session";
@@ -47,6 +47,7 @@ export class DecoderHub {
   status: DecoderStatus = "none";
   note: string | null = null; // for people: why the server path is used
   decoder: SamDecoder | null = null;
+  waitingFor: string | null = null; // embedding URL being fetched (the server may be computing it)
   private segmenter: SegmenterInfo | null = null;
   private readonly assets: string;
   private readonly onChange: () => void;
@@ -111,12 +112,21 @@ export class DecoderHub {
   /** The embedding of `imageId` for the browser path, or null (server path for it). */
   async embedding(url: string | null): Promise<Embedding | null> {
     if (!url || this.status === "failed" || this.status === "none") return null;
+    const pending = !embeddingCache.has(url);
+    if (pending) {
+      this.waitingFor = url;
+      this.onChange();
+    }
     try {
-      return await getEmbedding(url);
+      const emb = await getEmbedding(url);
+      if (this.note?.startsWith("the image embedding")) this.note = null;
+      return emb;
     } catch (err) {
       this.note = `the image embedding could not be loaded (${err instanceof Error ? err.message : String(err)}); clicks go to the server`;
-      this.onChange();
       return null;
+    } finally {
+      if (pending && this.waitingFor === url) this.waitingFor = null;
+      this.onChange();
     }
   }
 
