@@ -9,8 +9,10 @@ semantic           unet            resnet34, resnet18, resnet50, mobilenet_v2,  
 instance           yolov8-seg      n, s, m                                      ultralytics raw; use
                                                                                 predict_instances
 classification     small_cnn,      none                                         (B,3,H,W) -> (B,C) logits
-                   resnet18/34/50,
-                   efficientnet_b0,
+                   resnet18/34/50/101,
+                   vgg16,
+                   efficientnet_b0/b1,
+                   mobilenet_v2,
                    mobilenet_v3_small/large,
                    densenet121
 sequence           sign_transformer, sign_gru  none                             (B,T,D), lengths (B,) ->
@@ -23,8 +25,10 @@ sequence           sign_transformer, sign_gru  none                             
 local file under ``<models_dir>/pretrained/`` (see ``studio.nets.pretrained``) and says which
 file to put where when it is missing.
 
-The classical baseline (HOG + LBP + colour histogram with a linear SVM or a random forest) is
-``studio.nets.classical.ClassicalClassifier``; it is not an nn.Module and not in the registry.
+The classical family (HOG + LBP + colour histogram with a linear SVM or a random forest) is
+``studio.nets.classical.ClassicalClassifier``, trained as architectures ``classical_svm`` /
+``classical_rf`` (studio.training.classical); it is not an nn.Module and not in the registry.
+Progressive unfreezing of any of these (``TrainConfig.unfreeze``): studio.training.unfreeze.
 
 Importing this package is light: torch only; smp, torchvision and ultralytics are imported when
 a model that needs them is built.

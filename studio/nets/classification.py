@@ -26,10 +26,12 @@ from studio.nets import pretrained as weights_files
 from studio.nets.registry import image_input, register_model
 
 OUTPUT = "(B, num_classes) float32 logits"
-# the final classifier layer of each torchvision model (replaced for num_classes, never loaded)
-_HEADS = {"resnet18": "fc.", "resnet34": "fc.", "resnet50": "fc.", "efficientnet_b0": "classifier.1.",
-          "mobilenet_v3_small": "classifier.3.", "mobilenet_v3_large": "classifier.3.",
-          "densenet121": "classifier."}
+# the final classifier layer of each torchvision model (replaced for num_classes, never loaded; what the
+# unfreeze group "head" names: studio.training.unfreeze)
+HEAD_PREFIXES = {"resnet18": "fc.", "resnet34": "fc.", "resnet50": "fc.", "resnet101": "fc.",
+                 "vgg16": "classifier.6.", "efficientnet_b0": "classifier.1.", "efficientnet_b1": "classifier.1.",
+                 "mobilenet_v2": "classifier.1.", "mobilenet_v3_small": "classifier.3.",
+                 "mobilenet_v3_large": "classifier.3.", "densenet121": "classifier."}
 # torchvision's published DenseNet files use the old key names "norm.1" for "norm1" (see torchvision.models.densenet)
 _DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
 
@@ -82,16 +84,19 @@ def _torchvision(name: str, num_classes: int, pretrained: bool | Path, **kwargs:
         state = weights_files.load_state_dict(path)
         if name == "densenet121":
             state = {(_DENSENET_OLD_KEY.sub(r"\1\2", k)): v for k, v in state.items()}
-        weights_files.load_into(model, state, path, f"torchvision {name}", skip_prefixes=(_HEADS[name],))
+        weights_files.load_into(model, state, path, f"torchvision {name}", skip_prefixes=(HEAD_PREFIXES[name],))
     return model
 
 
 _TV_PRETRAINED = "ImageNet weights from <models_dir>/pretrained/{name}.pth (torchvision's file; head re-initialised)"
 
 
-def _register_torchvision(name: str, description: str, with_dropout: bool) -> None:
-    if with_dropout:
-        def build(*, num_classes: int, backbone: None, pretrained: bool | Path, dropout: float = 0.2) -> nn.Module:
+def _register_torchvision(name: str, description: str, dropout_default: float | None) -> None:
+    """Register torchvision's ``name``; ``dropout_default``: its classifier dropout (torchvision's own
+    default), an option of the builder; None when the model has no dropout option."""
+    if dropout_default is not None:
+        def build(*, num_classes: int, backbone: None, pretrained: bool | Path,
+                  dropout: float = dropout_default) -> nn.Module:
             return _torchvision(name, num_classes, pretrained, dropout=dropout)
     else:
         def build(*, num_classes: int, backbone: None, pretrained: bool | Path) -> nn.Module:
@@ -102,12 +107,16 @@ def _register_torchvision(name: str, description: str, with_dropout: bool) -> No
 
 
 for _name, _description, _dropout in (
-    ("resnet18", "ResNet-18 (torchvision), 11.7 M parameters", False),
-    ("resnet34", "ResNet-34 (torchvision), 21.8 M parameters", False),
-    ("resnet50", "ResNet-50 (torchvision), 25.6 M parameters", False),
-    ("efficientnet_b0", "EfficientNet-B0 (torchvision), 5.3 M parameters", True),
-    ("mobilenet_v3_small", "MobileNetV3-Small (torchvision), 2.5 M parameters; fast on CPU", True),
-    ("mobilenet_v3_large", "MobileNetV3-Large (torchvision), 5.5 M parameters", True),
-    ("densenet121", "DenseNet-121 (torchvision), 8.0 M parameters", False),
+    ("resnet18", "ResNet-18 (torchvision), 11.7 M parameters", None),
+    ("resnet34", "ResNet-34 (torchvision), 21.8 M parameters", None),
+    ("resnet50", "ResNet-50 (torchvision), 25.6 M parameters", None),
+    ("resnet101", "ResNet-101 (torchvision), 44.5 M parameters", None),
+    ("vgg16", "VGG-16 (torchvision), 138 M parameters; heavy, a classic transfer-learning baseline", 0.5),
+    ("efficientnet_b0", "EfficientNet-B0 (torchvision), 5.3 M parameters", 0.2),
+    ("efficientnet_b1", "EfficientNet-B1 (torchvision), 7.8 M parameters", 0.2),
+    ("mobilenet_v2", "MobileNetV2 (torchvision), 3.5 M parameters; fast on CPU", 0.2),
+    ("mobilenet_v3_small", "MobileNetV3-Small (torchvision), 2.5 M parameters; fast on CPU", 0.2),
+    ("mobilenet_v3_large", "MobileNetV3-Large (torchvision), 5.5 M parameters", 0.2),
+    ("densenet121", "DenseNet-121 (torchvision), 8.0 M parameters", None),
 ):
     _register_torchvision(_name, _description, _dropout)

@@ -14,9 +14,11 @@ file                            holds
 ``efficientnet-b0.safetensors`` smp's encoder weights (``model.safetensors`` of the Hugging Face
                                 repo ``smp-hub/efficientnet-b0.imagenet``, renamed); ``.pth`` too
 ``efficientnet_b0.pth``,        torchvision classifier state_dicts (``<name>-*.pth`` matches the
-``mobilenet_v3_small.pth``,     published file names)
+``efficientnet_b1.pth``,        published file names, e.g. ``vgg16-397923af.pth``,
+``mobilenet_v2.pth``,           ``resnet101-63fe2227.pth``); ``mobilenet_v2.pth`` is also the
+``mobilenet_v3_small.pth``,     smp encoder's file; ``resnet101.pth`` the ResNet-101 classifier's
 ``mobilenet_v3_large.pth``,
-``densenet121.pth``
+``densenet121.pth``, ``vgg16.pth``, ``resnet101.pth``
 ``yolov8n-seg.pt`` (s, m)       ultralytics' official checkpoint (pickled model: trusted-only,
                                 see ``studio.nets.yolo``), or a plain state_dict
 ==============================  =============================================================

@@ -36,6 +36,10 @@ class TrainConfig:
     backbone: str = "resnet34"  # encoder / size ("resnet18", "efficientnet-b0", "n" for YOLO); "" if none
     pretrained: bool = False  # load local pretrained encoder weights (see studio.nets); random init otherwise
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # extra create_model args (output_stride, emb_dim ...)
+    unfreeze: list[list[Any]] = field(default_factory=list)  # progressive unfreezing, [after_epochs, group(, lr_scale)]
+    # per entry, e.g. [[0, "head"], [3, "layer4", 0.1], [6, "all", 0.01]]: group ("head", "all" or a module path)
+    # trains from epoch after_epochs + 1 at lr * lr_scale; frozen before. [] = all trains from the start
+    # (studio/training/unfreeze.py)
     # --- on what ------------------------------------------------------------------------
     dataset: str = ""  # image dataset name (or keypoint dataset name for task=sequence)
     dataset_version: int | None = None  # the snapshot to read; None = take a snapshot when the job starts
@@ -97,6 +101,9 @@ class TrainConfig:
                                f"lr={self.lr}, min_lr={self.min_lr}, weight_decay={self.weight_decay}, gamma={self.gamma}")
         if isinstance(self.class_weights, str) and self.class_weights != "auto":
             raise InvalidInput(f"config class_weights: {self.class_weights!r}; expected a list of numbers, 'auto' or null")
+        from studio.training.unfreeze import parse_schedule
+
+        parse_schedule(self.unfreeze)  # InvalidInput naming the bad entry
         unknown_aug = set(self.augment) - {"hflip", "vflip", "rotate", "color_jitter", "scale"}
         if unknown_aug:
             raise InvalidInput(f"config augment: unknown {sorted(unknown_aug)}; expected hflip, vflip, rotate, "

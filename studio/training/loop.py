@@ -35,6 +35,7 @@ from studio.progress import ProgressFn, null_progress
 from studio.registry import load_checkpoint, save_checkpoint
 from studio.training.config import TrainConfig
 from studio.training.data import EpochShuffle, sample_seed
+from studio.training import unfreeze
 from studio.training.optim import build_optimizer, build_scheduler
 from studio.training.tasks import TaskSetup
 
@@ -148,7 +149,7 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
     if batches == 0:
         raise StudioError(f"no training batches: {len(setup.train_set)} training samples")
     steps_per_epoch = math.ceil(batches / config.accumulate)
-    optimizer = build_optimizer(model.parameters(), config)
+    optimizer = build_optimizer(unfreeze.param_groups(model, config.unfreeze, config.lr, config.architecture), config)
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
     autocast, scaler = _autocast(device, config)
 
@@ -183,6 +184,7 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
         setup.train_set.set_epoch(epoch)
         torch.manual_seed(sample_seed(config.seed, epoch, 0))  # dropout etc.: the same after a resume
         model.train()
+        unfreeze.apply(model, config.unfreeze, epoch, config.architecture, hooks.log)  # progressive unfreezing
         total_loss, seen = 0.0, 0
         optimizer.zero_grad(set_to_none=True)
         for i, batch in enumerate(train_loader):

@@ -19,9 +19,15 @@ from torch.optim.lr_scheduler import LambdaLR
 from studio.training.config import TrainConfig
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """adam | adamw | sgd (with momentum, nesterov) at ``config.lr``."""
-    params = [p for p in params if p.requires_grad]
+def build_optimizer(params: Iterable[torch.nn.Parameter] | Iterable[dict], config: TrainConfig) -> torch.optim.Optimizer:
+    """adam | adamw | sgd (with momentum, nesterov) at ``config.lr``. ``params``: parameters (those with
+    ``requires_grad``), or parameter groups (dicts with ``params`` and their own ``lr``, as
+    ``studio.training.unfreeze.param_groups`` makes them; empty groups are dropped)."""
+    items = list(params)
+    if items and isinstance(items[0], dict):
+        params = [g for g in items if g["params"]]  # type: ignore[index]
+    else:
+        params = [p for p in items if p.requires_grad]  # type: ignore[union-attr]
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
                                nesterov=config.momentum > 0)

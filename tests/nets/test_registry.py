@@ -28,8 +28,8 @@ from studio.nets.registry import image_input
 EXPECTED_BY_TASK = {
     "semantic": ["deeplabv3plus", "unet"],
     "instance": ["yolov8-seg"],
-    "classification": ["densenet121", "efficientnet_b0", "mobilenet_v3_large", "mobilenet_v3_small", "resnet18",
-                       "resnet34", "resnet50", "small_cnn"],
+    "classification": ["densenet121", "efficientnet_b0", "efficientnet_b1", "mobilenet_v2", "mobilenet_v3_large",
+                       "mobilenet_v3_small", "resnet101", "resnet18", "resnet34", "resnet50", "small_cnn", "vgg16"],
     "sequence": ["frame_cnn_gru", "sign_gru", "sign_transformer"],
 }
 
