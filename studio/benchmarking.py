@@ -29,7 +29,7 @@ from studio.errors import InvalidInput
 from studio.inference import DEFAULT_IMAGE_SIZE, RUNTIMES, as_version, load_predictor
 from studio.tables import ModelVersion
 
-RUNTIME_LABELS = {"torch": "torch", "onnx": "onnxruntime"}  # ModelBenchmark.runtime values
+RUNTIME_LABELS = {"torch": "torch", "onnx": "onnxruntime", "onnx_int8": "onnxruntime int8"}  # ModelBenchmark.runtime
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,10 @@ class BenchResult:
 
     latency_*_ms: per batch; fps: images per second (batch_size / mean latency);
     peak_memory_mb: see the module docstring (None where it cannot be measured);
-    size: (H, W) actually run; device: described ("cpu (2 threads)", "cuda:0 NVIDIA H100 ...").
+    size: (H, W) actually run; device: described ("cpu (2 threads)", "cuda:0 NVIDIA H100 ...");
+    provider: what ran the network ("torch compiled (inductor, CUDA graphs, bfloat16,
+    channels_last)", "torch eager (float32)", "onnxruntime TensorRT" | "CUDA" | "CPU");
+    warmup_seconds: the untimed passes together (a compiled runtime compiles there).
     """
 
     model: str
@@ -54,6 +57,8 @@ class BenchResult:
     peak_memory_mb: float | None
     warmup: int
     iters: int
+    provider: str = ""
+    warmup_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,10 +109,12 @@ def default_size(task: str) -> tuple[int, int]:
 
 def benchmark(ref: str | int | ModelVersion, runtime: str = "torch", *, batch_size: int = 1,
               size: tuple[int, int] | int | None = None, warmup: int = 3, iters: int = 20,
-              device: str | None = None) -> BenchResult:
+              device: str | None = None, compile: bool | str | None = None) -> BenchResult:
     """Time ``iters`` forward passes (after ``warmup`` untimed ones) of a random batch of
     ``batch_size`` at ``size`` (H, W) (an int means square; default by task) on ``runtime``
-    ("torch" | "onnx") and ``device`` (None: the configured one)."""
+    ("torch" | "onnx" | "onnx_int8") and ``device`` (None: the configured one); ``compile``: the
+    torch runtime compiled or not (None: STUDIO_COMPILE, auto = on CUDA). The compiled runtime
+    needs ``warmup`` >= 1 to leave its compile out of the figure."""
     import torch
 
     from studio.device import describe_device
@@ -121,7 +128,7 @@ def benchmark(ref: str | int | ModelVersion, runtime: str = "torch", *, batch_si
     hw = (size, size) if isinstance(size, int) else tuple(size) if size is not None else default_size(version.task)
     if len(hw) != 2 or any(int(s) < 1 for s in hw):
         raise InvalidInput(f"size: expected (H, W) positive ints, got {size!r}")
-    predictor = load_predictor(version, runtime=runtime, device=device)
+    predictor = load_predictor(version, runtime=runtime, device=device, compile=compile)
     x = predictor.example_input(batch_size, (int(hw[0]), int(hw[1])))
     if runtime == "torch":
         x = torch.from_numpy(x).to(predictor.device)  # the copy to the device is not part of the figure
@@ -131,9 +138,11 @@ def benchmark(ref: str | int | ModelVersion, runtime: str = "torch", *, batch_si
         torch.cuda.reset_peak_memory_stats(predictor.device)
     times = np.empty(iters, np.float64)
     with _RssSampler() as rss:
+        warm_started = time.perf_counter()
         for _ in range(warmup):
             predictor.run_network(x)
             predictor.synchronize()
+        warmup_seconds = time.perf_counter() - warm_started
         for i in range(iters):
             start = time.perf_counter()
             predictor.run_network(x)
@@ -147,9 +156,8 @@ def benchmark(ref: str | int | ModelVersion, runtime: str = "torch", *, batch_si
     mean = float(ms.mean())
     run_hw = tuple(int(s) for s in x.shape[-2:]) if predictor.input_kind != "keypoints" else tuple(int(s) for s in x.shape[1:])
     return BenchResult(model=version.name, model_version_id=int(version.id), runtime=runtime,  # type: ignore[arg-type]
-                       device=describe_device(predictor.device) + (" (onnxruntime "
-                       f"{'CUDA' if 'CUDAExecutionProvider' in predictor.providers else 'CPU'})"
-                       if runtime == "onnx" else ""),
+                       device=describe_device(predictor.device), provider=predictor.provider,
+                       warmup_seconds=warmup_seconds,
                        batch_size=batch_size, size=run_hw,  # type: ignore[arg-type]
                        latency_mean_ms=mean, latency_std_ms=float(ms.std(ddof=1)) if iters > 1 else 0.0,
                        latency_p95_ms=float(np.percentile(ms, 95)), fps=batch_size * 1000.0 / mean if mean > 0 else 0.0,

@@ -10,6 +10,9 @@ Where the work runs (one convention for all):
 - ``studio export onnx|torchscript`` and ``studio compare`` run here (short, and their output
   is what the user is waiting for). ``studio compare`` evaluates a version that has no
   evaluation on the split first, in this process.
+- ``studio export int8`` (job "quantize": calibrate, evaluate fp32 and INT8, time both) runs
+  here by default, since its verdict is what the user waits for; ``--queue`` / ``--wait`` hand
+  it to the worker.
 
 Failures print one line (``studio: <reason>``) and exit with status 1 (``studio.cli.main``).
 """
@@ -25,7 +28,8 @@ from studio.commands.common import (HereOpt, QueueOpt, TimeoutOpt, WaitOpt, ensu
                                     tqdm_progress)
 
 ModelArg = Annotated[str, typer.Argument(help="model version name or id (see `studio models list`)")]
-RuntimeOpt = Annotated[str, typer.Option(help="torch or onnx (needs `studio export onnx MODEL` first)")]
+RuntimeOpt = Annotated[str, typer.Option(help="torch, onnx (needs `studio export onnx MODEL` first) or onnx_int8 "
+                                              "(needs `studio export int8 MODEL`)")]
 DeviceOpt = Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N; default STUDIO_DEVICE (auto)")]
 
 
@@ -133,7 +137,37 @@ def _show_export(report: Any) -> None:
                + ("; recorded on the version" if report.registered else ""))
 
 
+def export_int8(model: ModelArg,
+                calibration: Annotated[int, typer.Option(help="train images that calibrate the activation ranges")] = 64,
+                max_drop: Annotated[float, typer.Option(help="refuse when mIoU / AP / accuracy drops by more than this "
+                                                        "(0.01 = one point)")] = 0.01,
+                split: Annotated[str, typer.Option(help="split both files are evaluated on")] = "val",
+                dataset_version: Annotated[Optional[int], typer.Option(
+                    "--dataset-version", help="dataset version id (default: the one the model was trained on)")] = None,
+                device: Annotated[Optional[str], typer.Option(help="where onnxruntime runs both (default cpu)")] = "cpu",
+                here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False,
+                timeout: TimeoutOpt = 3600.0) -> None:
+    """INT8 ONNX export (static quantization calibrated on the version's train images); kept only
+    when the accuracy drop stays within --max-drop; accuracy and speed change reported."""
+    from studio.jobs.kinds import QuantizeSpec
+    from studio.quantize import QuantizeReport
+
+    ensure_db()
+
+    def show(report: QuantizeReport) -> None:
+        for line in report.lines():
+            typer.echo(line)
+        typer.echo(f"kept {report.path} (runtime onnx_int8), recorded on the version")
+
+    spec = QuantizeSpec(model=model, calibration=calibration, max_drop=max_drop, split=split,
+                        dataset_version=dataset_version, device=device)
+    run_or_queue(spec, here=here, queue=queue, wait=wait, default="here", show=show, timeout=timeout)
+
+
 def bench(model: ModelArg, runtime: RuntimeOpt = "torch",
+          compile: Annotated[Optional[bool], typer.Option(
+              "--compile/--eager", help="torch runtime compiled or eager (default STUDIO_COMPILE: compiled on "
+              "CUDA)")] = None,
           batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 1,
           size: Annotated[Optional[int], typer.Option(help="square input side (default by task: 512 / 640 / 224)")] = None,
           warmup: Annotated[int, typer.Option(help="untimed passes first")] = 3,
@@ -148,12 +182,12 @@ def bench(model: ModelArg, runtime: RuntimeOpt = "torch",
     def show(outcome: BenchOutcome) -> None:
         r = outcome.result
         memory = f", peak memory +{r.peak_memory_mb:.0f} MB" if r.peak_memory_mb is not None else ""
-        typer.echo(f"{r.model} {r.runtime} on {r.device}, batch {r.batch_size} at "
+        typer.echo(f"{r.model} {r.runtime} ({r.provider}) on {r.device}, batch {r.batch_size} at "
                    f"{'x'.join(map(str, r.size))}: {r.latency_mean_ms:.1f} ± {r.latency_std_ms:.1f} ms "
                    f"(p95 {r.latency_p95_ms:.1f}), {r.fps:.1f} images/s{memory}")
 
-    spec = BenchSpec(model=model, runtime=runtime, batch_size=batch_size, size=size, warmup=warmup,  # type: ignore[arg-type]
-                     iters=iters, device=device)
+    spec = BenchSpec(model=model, runtime=runtime, compile=compile, batch_size=batch_size, size=size,  # type: ignore[arg-type]
+                     warmup=warmup, iters=iters, device=device)
     run_or_queue(spec, here=here, queue=queue, wait=wait, default="queue", show=show, timeout=timeout)
 
 
@@ -196,3 +230,4 @@ def register(app: typer.Typer) -> None:
         app.add_typer(export_group, name="export")
     export_group.command("onnx")(export_onnx)
     export_group.command("torchscript")(export_torchscript)
+    export_group.command("int8")(export_int8)

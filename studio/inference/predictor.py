@@ -109,14 +109,15 @@ class Predictor:
 
     def example_input(self, batch_size: int = 1, size: tuple[int, int] | None = None, seed: int = 0) -> np.ndarray:
         """A random preprocessed input batch: (B, 3, H, W) float32 for image models (H, W
-        rounded up to the size multiple; default: the task's usual size), (B, T, D) for
+        rounded up to the size multiple; default: the version's ``image_size``, else the task's
+        usual size), (B, T, D) for
         keypoint models (T = ``size[0]`` or 32, D from the model's ``input_dim``)."""
         rng = np.random.default_rng(seed)
         if self.input_kind == "keypoints":
             steps = size[0] if size else 32
             dim = int(model_kwargs(self.version).get("input_dim", 156))
             return rng.standard_normal((batch_size, steps, dim), dtype=np.float32)
-        h, w = size or (DEFAULT_IMAGE_SIZE.get(self.task, 224),) * 2
+        h, w = size or (int(self.prep.get("image_size") or DEFAULT_IMAGE_SIZE.get(self.task, 224)),) * 2
         m = self.pad_multiple
         h, w = -(-int(h) // m) * m, -(-int(w) // m) * m
         if self.input_kind == "clip":
@@ -357,19 +358,13 @@ def load_predictor(ref: str | int | ModelVersion, runtime: str = "torch", device
             _CACHE.move_to_end(key)
             return cached
         if runtime in ("onnx", "onnx_int8"):
-            if version.task == Task.sequence.value:
-                names: tuple[str, ...] = ("gloss", "category")
-                kind = "clip" if version.architecture == "frame_cnn_gru" else "keypoints"
-            else:
-                names, kind = OUTPUT_NAMES.get(version.task, ("logits",)), "image"
-            runner: Any = OnnxRunner(onnx_session(path, torch_device), names)
-            names = tuple(runner.outputs)
+            predictor = predictor_for_file(version, path, device)
+            predictor.runtime = runtime
         else:
             network = load_network(version)
             runner = CompiledRunner(network, torch_device, task=version.task) if compiled \
                 else TorchRunner(network, torch_device)
-            names, kind = network.output_names, network.input_kind
-        predictor = Predictor(version, runtime, torch_device, runner, names, kind)
+            predictor = Predictor(version, runtime, torch_device, runner, network.output_names, network.input_kind)
         _CACHE[key] = predictor
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -380,3 +375,20 @@ def clear_cache() -> None:
     """Forget every cached predictor (frees their models)."""
     with _CACHE_LOCK:
         _CACHE.clear()
+
+
+def predictor_for_file(ref: str | int | ModelVersion, path: Any, device: str | None = "cpu") -> Predictor:
+    """An uncached onnxruntime ``Predictor`` of the version ``ref`` on the ONNX file ``path``,
+    which need not be recorded on the version (an INT8 candidate being checked, a fp32 file
+    exported for it): same pre- and post-processing as ``load_predictor(ref, "onnx")``."""
+    from studio.device import resolve_device
+
+    version = as_version(ref)
+    torch_device = resolve_device(device)
+    if version.task == Task.sequence.value:
+        names: tuple[str, ...] = ("gloss", "category")
+        kind = "clip" if version.architecture == "frame_cnn_gru" else "keypoints"
+    else:
+        names, kind = OUTPUT_NAMES.get(version.task, ("logits",)), "image"
+    runner = OnnxRunner(onnx_session(path, torch_device), names)
+    return Predictor(version, "onnx", torch_device, runner, tuple(runner.outputs), kind)

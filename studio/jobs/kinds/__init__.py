@@ -12,6 +12,7 @@ tune           TuneSpec                   an Optuna search; the best trial is re
 evaluate       EvaluateSpec               a model version scored on a split
 prelabel       PrelabelSpec               a version's predictions as draft annotations
 export_model   ExportModelSpec            a version to ONNX / TorchScript, parity-checked
+quantize       QuantizeSpec               a version to INT8 ONNX, kept if its accuracy holds
 bench          BenchSpec                  latency / FPS / memory of a version
 =============  =========================  ==============================================
 
@@ -21,10 +22,10 @@ Specs import cheaply (heavy imports live inside ``run``), so pages and the CLI c
 from studio.jobs.kinds.data import ExportSpec, ImportSpec
 from studio.jobs.kinds.diagnostic import SleepResult, SleepSpec
 from studio.jobs.kinds.modelops import (BenchOutcome, BenchSpec, EvaluateResult, EvaluateSpec, ExportModelSpec,
-                                        PrelabelSpec)
+                                        PrelabelSpec, QuantizeSpec)
 from studio.jobs.kinds.segment import EmbedResult, EmbedSpec
 from studio.jobs.kinds.training import TrainOutcome, TrainSpec, TuneOutcome, TuneSpec
 
 __all__ = ["BenchOutcome", "BenchSpec", "EmbedResult", "EmbedSpec", "EvaluateResult", "EvaluateSpec", "ExportModelSpec",
-           "ExportSpec", "ImportSpec", "PrelabelSpec", "SleepResult", "SleepSpec", "TrainOutcome", "TrainSpec",
+           "ExportSpec", "ImportSpec", "PrelabelSpec", "QuantizeSpec", "SleepResult", "SleepSpec", "TrainOutcome", "TrainSpec",
            "TuneOutcome", "TuneSpec"]

@@ -1,5 +1,5 @@
 """Jobs on a model version: ``evaluate``, ``prelabel``, ``export_model`` (``export`` is the
-dataset export) and ``bench``. ``model`` is a version name or id (``studio models list``)."""
+dataset export), ``quantize`` (INT8 ONNX) and ``bench``. ``model`` is a version name or id (``studio models list``)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from studio.exporting import ExportReport as ModelExportReport
 from studio.jobs.context import JobContext
 from studio.jobs.spec import JobSpec, job_kind
 from studio.prelabel import PrelabelReport
+from studio.quantize import QuantizeReport
 
-Runtime = Literal["torch", "onnx"]
+Runtime = Literal["torch", "onnx", "onnx_int8"]
 
 
 def _check_model(kind: str, model: str) -> None:
@@ -175,6 +176,7 @@ class BenchSpec(JobSpec[BenchOutcome]):
 
     model: str
     runtime: Runtime = "torch"
+    compile: bool | None = None  # torch runtime: None = STUDIO_COMPILE (auto: compiled on CUDA)
     batch_size: int = 1
     size: int | tuple[int, int] | None = None  # square side or (H, W); None = by task
     warmup: int = 3
@@ -196,10 +198,52 @@ class BenchSpec(JobSpec[BenchOutcome]):
 
         ctx.progress(0.05, f"benchmarking {self.model} on {self.runtime}")
         result = benchmark(self.model, self.runtime, batch_size=self.batch_size, size=self.size, warmup=self.warmup,
-                           iters=self.iters, device=self.device)
+                           iters=self.iters, device=self.device, compile=self.compile)
         row = store_benchmark(result.model_version_id, result, job_id=ctx.job_id)
-        ctx.progress(1.0, f"{result.latency_mean_ms:.1f} ms per batch of {result.batch_size}")
+        ctx.progress(1.0, f"{result.latency_mean_ms:.1f} ms per batch of {result.batch_size} ({result.provider})")
         return BenchOutcome(result=result, benchmark_id=row)
 
     def describe(self) -> str:
         return f"bench {self.model} on {self.runtime}"
+
+
+@job_kind
+@dataclass(frozen=True, kw_only=True)
+class QuantizeSpec(JobSpec[QuantizeReport]):
+    """INT8 ONNX export calibrated on the version's train images, kept only when its metric on
+    ``split`` drops by at most ``max_drop`` (``studio.quantize``); recorded as role ``onnx_int8``."""
+
+    kind: ClassVar[str] = "quantize"
+    result_type: ClassVar[type] = QuantizeReport
+
+    model: str
+    calibration: int = 64  # train images that calibrate the activation ranges
+    max_drop: float = 0.01  # largest accepted drop of mIoU / AP / accuracy (0.01 = one point)
+    split: str = "val"  # where fp32 and INT8 are both evaluated
+    dataset_version: int | None = None  # default: the one the model was trained on
+    device: str | None = "cpu"  # where onnxruntime runs both (INT8 pays on CPU and TensorRT)
+
+    def validate(self) -> None:
+        from studio.quantize import validate_options
+
+        _check_model(self.kind, self.model)
+        validate_options(self.calibration, self.max_drop)
+
+    def prepare(self) -> QuantizeSpec:
+        from studio.quantize import check_quantizable
+        from studio.registry import get_model
+
+        check_quantizable(get_model(self.model))
+        return self
+
+    def run(self, ctx: JobContext) -> QuantizeReport:
+        from studio.quantize import quantize_version
+
+        report = quantize_version(self.model, calibration=self.calibration, max_drop=self.max_drop, split=self.split,
+                                  dataset_version=self.dataset_version, device=self.device, progress=ctx.progress)
+        for line in report.lines():
+            ctx.log(line)
+        return report
+
+    def describe(self) -> str:
+        return f"INT8 export of {self.model} (max drop {self.max_drop:g})"
