@@ -6,8 +6,8 @@ Exit status: 0 succeeded, 1 the job failed or was cancelled, 2 no such job. SIGT
 worker's cancel) sets the job context's stop flag: long jobs stop at their next step.
 
 When started by a worker (``STUDIO_WORKER_PID`` set), a watchdog thread ends this process
-(and its process group) if that worker dies, after marking the job failed: a killed worker
-never leaves a body running unsupervised.
+(and its process group) if that worker dies, after putting the job back on the queue: a
+killed worker never leaves a body running unsupervised, nor its job stuck "running".
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import time
 
 from backend.tasks import POLL_S, WORKER_PID_ENV, orphan_reason
 from studio.errors import NotFound, StudioError
-from studio.jobs import RowContext, execute, finish_job, get_job
+from studio.jobs import RowContext, execute, get_job
+from studio.jobs.queue import requeue
 from studio.jobs.spec import spec_class
-from studio.tables import JobStatus
 
 
 def run(job_id: str) -> int:
@@ -44,12 +44,13 @@ def run(job_id: str) -> int:
 
 
 def _watch_worker(job_id: str, worker_pid: int) -> None:
-    """Mark the job failed and end this process group as soon as ``worker_pid`` is gone."""
+    """Requeue the job and end this process group as soon as ``worker_pid`` is gone."""
+    attempt = get_job(job_id).attempts
 
     def watch() -> None:
         while os.getppid() == worker_pid:
             time.sleep(POLL_S)
-        finish_job(job_id, JobStatus.failed, error=orphan_reason(os.getpid(), socket.gethostname()))
+        requeue(job_id, orphan_reason(worker_pid, socket.gethostname()), attempt=attempt)
         print(f"worker {worker_pid} is gone: stopping", file=sys.stderr, flush=True)
         if os.getpgrp() == os.getpid():  # own session (as the worker starts us): take helpers too
             os.killpg(os.getpid(), signal.SIGKILL)

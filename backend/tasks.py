@@ -30,6 +30,7 @@ from sqlmodel import col, select
 from studio.config import get_settings
 from studio.db import session_scope
 from studio.jobs import finish_job, get_job, update_job
+from studio.jobs.queue import requeue
 from studio.tables import Job, JobStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,15 @@ WORKER_PID_ENV = "STUDIO_WORKER_PID"  # the worker's pid, given to the child: it
 LOG_TAIL_LINES = 20  # lines of the child's log quoted in the error of a crashed job
 
 _shutdown = threading.Event()  # set by stop_running_jobs(): supervisors hand over and return
-_children: dict[str, subprocess.Popen[bytes]] = {}  # job id -> running child process
+_children: dict[str, tuple[subprocess.Popen[bytes], int]] = {}  # job id -> (running child, its attempt)
+_worker_id: str | None = None  # this process's Worker row (set_worker_id)
 _children_lock = threading.Lock()
 
 
 def orphan_reason(pid: int | None, host: str) -> str:
-    """The error recorded on a job whose worker went away while it ran."""
-    return f"worker stopped while the job was running (pid {pid} on {host}); queue it again to retry"
+    """Why a job whose worker went away while it ran is put back on the queue (or failed,
+    after ``studio.jobs.queue.MAX_ATTEMPTS`` attempts)."""
+    return f"worker stopped while the job was running (pid {pid} on {host})"
 
 
 def child_alive(pid: int, job_id: str) -> bool:
@@ -67,19 +70,29 @@ def log_path(job_id: str) -> Path:
     return get_settings().jobs_dir / f"{job_id}.log"
 
 
+def claim(job_id: str, worker_id: str | None) -> int | None:
+    """Mark a queued job running for this worker as its next attempt (compare-and-set); the
+    attempt number, or None when the job is no longer queued (cancelled, or taken)."""
+    if not update_job(job_id, only_if=[JobStatus.queued], status=JobStatus.running, started_at=utcnow(),
+                      worker_host=socket.gethostname(), worker_id=worker_id, worker_pid=None,
+                      attempts=col(Job.attempts) + 1):
+        return None
+    return get_job(job_id).attempts
+
+
 def run_job(job_id: str) -> None:
     """Run a queued job to its end (the huey task body; see the module docstring)."""
     host = socket.gethostname()
-    if not update_job(
-        job_id, only_if=[JobStatus.queued], status=JobStatus.running, started_at=utcnow(), worker_host=host
-    ):
+    attempt = claim(job_id, _worker_id)
+    if attempt is None:
         log.info("job %s is no longer queued (cancelled?); skipped", job_id)
         return
     path = log_path(job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with path.open("ab") as out:
-            out.write(f"=== {utcnow().isoformat()} job {job_id} on {host} (worker pid {os.getpid()})\n".encode())
+            out.write(f"=== {utcnow().isoformat()} job {job_id} attempt {attempt} on {host} "
+                      f"(worker pid {os.getpid()})\n".encode())
             out.flush()
             child = subprocess.Popen(
                 [sys.executable, "-m", "backend.child", job_id],
@@ -90,20 +103,20 @@ def run_job(job_id: str) -> None:
                 env={**os.environ, WORKER_PID_ENV: str(os.getpid())},
             )
     except OSError as exc:
-        finish_job(job_id, JobStatus.failed, error=f"could not start the job's process: {exc}")
+        finish_job(job_id, JobStatus.failed, attempt=attempt, error=f"could not start the job's process: {exc}")
         return
-    update_job(job_id, worker_pid=child.pid)
-    log.info("job %s: child pid %d, log %s", job_id, child.pid, path)
+    update_job(job_id, attempt=attempt, worker_pid=child.pid)
+    log.info("job %s: attempt %d, child pid %d, log %s", job_id, attempt, child.pid, path)
     with _children_lock:
-        _children[job_id] = child
+        _children[job_id] = (child, attempt)
     try:
-        _supervise(job_id, child, path)
+        _supervise(job_id, attempt, child, path)
     finally:
         with _children_lock:
             _children.pop(job_id, None)
 
 
-def _supervise(job_id: str, child: subprocess.Popen[bytes], path: Path) -> None:
+def _supervise(job_id: str, attempt: int, child: subprocess.Popen[bytes], path: Path) -> None:
     """Wait for the child to exit, stopping it on a cancel request; record what the child did not."""
     while True:
         try:
@@ -115,7 +128,7 @@ def _supervise(job_id: str, child: subprocess.Popen[bytes], path: Path) -> None:
             return  # stop_running_jobs() stops the child and records the job
         if _cancel_requested(job_id):
             stop_process(child)
-            finish_job(job_id, JobStatus.cancelled, message="cancelled")
+            finish_job(job_id, JobStatus.cancelled, attempt=attempt, message="cancelled")
             log.info("job %s cancelled", job_id)
             return
     if _shutdown.is_set():
@@ -126,6 +139,7 @@ def _supervise(job_id: str, child: subprocess.Popen[bytes], path: Path) -> None:
         finish_job(
             job_id,
             JobStatus.failed,
+            attempt=attempt,
             error=f"the job's process exited with code {returncode} without recording a result; "
             f"last lines of {path}:\n{_tail(path)}",
         )
@@ -152,15 +166,22 @@ def stop_process(child: subprocess.Popen[bytes]) -> None:
 
 
 def stop_running_jobs() -> None:
-    """On worker shutdown: stop every child this process runs and mark its job failed."""
+    """On worker shutdown: stop every child this process runs and put its job back on the
+    queue (another worker, or this one restarted, continues it; training from ``last.pt``)."""
     host = socket.gethostname()
     with _children_lock:  # before the flag: a supervisor that sees it has its child listed here
         running = list(_children.items())
     _shutdown.set()
-    for job_id, child in running:
+    for job_id, (child, attempt) in running:
         stop_process(child)
-        finish_job(job_id, JobStatus.failed, error=orphan_reason(child.pid, host))
-        log.warning("job %s stopped with the worker", job_id)
+        requeue(job_id, orphan_reason(child.pid, host), attempt=attempt)
+        log.warning("job %s stopped with the worker: back on the queue", job_id)
+
+
+def set_worker_id(worker_id: str | None) -> None:
+    """The ``Worker`` row of this process (backend.heartbeat), recorded on the jobs it claims."""
+    global _worker_id
+    _worker_id = worker_id
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES, max_bytes: int = 16_384) -> str:

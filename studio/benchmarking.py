@@ -173,11 +173,18 @@ def store_benchmark(version_id: int, result: BenchResult, job_id: str | None = N
     with session_scope() as session:
         if session.get(ModelVersion, version_id) is None:
             raise NotFound(f"no model version {version_id}")
+        if job_id is not None:
+            from sqlmodel import select
+
+            done = session.exec(select(ModelBenchmark.id).where(ModelBenchmark.job_id == job_id)).first()
+            if done is not None:
+                return int(done)  # a requeued job that stored it before: once only
         row = ModelBenchmark(model_version_id=version_id, runtime=RUNTIME_LABELS.get(result.runtime, result.runtime),
                              device=result.device, batch_size=result.batch_size,
                              input_size="x".join(str(s) for s in result.size), latency_mean_ms=result.latency_mean_ms,
                              latency_std_ms=result.latency_std_ms, latency_p95_ms=result.latency_p95_ms,
-                             fps=result.fps, peak_memory_mb=result.peak_memory_mb, job_id=job_id)
+                             fps=result.fps, peak_memory_mb=result.peak_memory_mb, provider=result.provider,
+                             job_id=job_id)
         session.add(row)
         session.flush()
         return int(row.id)  # type: ignore[arg-type]

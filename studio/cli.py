@@ -81,12 +81,28 @@ def demo(
 
 
 @app.command()
-def worker(workers: Annotated[int, typer.Option(help="jobs run at the same time")] = 2) -> None:
-    """Run the job worker (consumer) until Ctrl-C."""
-    from backend.worker import run_worker
+def worker(
+    workers: Annotated[int, typer.Option(help="jobs run at the same time (without --gpus / --cpu)")] = 2,
+    gpus: Annotated[Optional[str], typer.Option(help="one worker process per GPU on the GPU lane, e.g. 0,1,2,3")] = None,
+    cpu: Annotated[Optional[int], typer.Option(help="a worker process with N threads on the CPU lane")] = None,
+) -> None:
+    """Run job workers until Ctrl-C: one process on both lanes, or --gpus / --cpu processes."""
+    from backend.worker import plan_processes, run_worker, worker_command, worker_env
+    from studio.processes import ChildProcesses
 
     _ensure_db()
-    run_worker(workers)
+    plan = plan_processes(gpus, cpu, workers)
+    if len(plan) == 1 and plan[0].gpu is None:
+        run_worker(plan[0].threads, plan[0].lanes)
+        return
+    for process in plan:
+        typer.echo(f"worker: lanes {','.join(process.lanes)}, {process.threads} thread(s)"
+                   + (f", GPU {process.gpu}" if process.gpu is not None else ""))
+    with ChildProcesses(grace=30.0) as children:  # SIGTERM to each: its jobs go back on the queue
+        children.stop_on_signals()
+        started = [children.start(worker_command(p), env=worker_env(p)) for p in plan]
+        for process in started:
+            process.wait()
 
 
 @app.command()

@@ -237,6 +237,15 @@ def check_classes(classes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def version_of_job(job_id: str) -> ModelVersion | None:
+    """The version job ``job_id`` registered (detached), if any: a job registers at most one."""
+    with session_scope() as session:
+        version = session.exec(select(ModelVersion).where(ModelVersion.job_id == job_id)).first()
+        if version is not None:
+            session.expunge(version)
+        return version
+
+
 def register_model(*, task: str, architecture: str, backbone: str, classes: list[dict[str, Any]],
                    dataset: str, files: dict[str, Path], config: dict[str, Any] | None = None,
                    metrics: dict[str, Any] | None = None, preprocessing: dict[str, Any] | None = None,
@@ -250,6 +259,8 @@ def register_model(*, task: str, architecture: str, backbone: str, classes: list
     How they get there: ``link`` hard-links them (no second copy; a file on another disk is
     moved instead), else ``move`` moves them, else they are copied.
     """
+    if job_id is not None and (done := version_of_job(job_id)) is not None:
+        return done  # a requeued job that registered before its worker vanished: once only
     task = Task(task).value
     classes = check_classes(classes)
     missing = [f"{role}: {p}" for role, p in files.items() if not Path(p).is_file()]

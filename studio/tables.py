@@ -174,11 +174,28 @@ class Job(SQLModel, table=True):
     error: str | None = None
     cancel_requested: bool = False
     queue_task_id: str | None = None  # huey task id (to revoke a queued job)
+    lane: str = Field(default="cpu", max_length=8)  # "gpu" | "cpu": the queue it is on (JobSpec.resources)
+    priority: int = 0  # higher runs first
+    attempts: int = 0  # times a worker started it; writes of an older attempt are refused
+    worker_id: str | None = Field(default=None, max_length=32, index=True)  # the Worker running it
     worker_host: str | None = None
     worker_pid: int | None = None  # pid of the child process running the body
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class Worker(SQLModel, table=True):
+    """A running worker process: it updates ``last_seen`` every few seconds; the others put the
+    jobs of a worker not seen for a while back on the queue (``backend.heartbeat``)."""
+
+    id: str = Field(primary_key=True, max_length=32)  # uuid4 hex
+    host: str
+    pid: int
+    lanes: str  # "gpu,cpu": the queues it consumes
+    devices: str  # "cuda:0", "cpu" ...: what its jobs run on
+    started_at: datetime = Field(default_factory=utcnow)
+    last_seen: datetime = Field(default_factory=utcnow, index=True)
 
 
 class ModelVersion(SQLModel, table=True):
@@ -202,7 +219,8 @@ class ModelVersion(SQLModel, table=True):
     folder: str  # relative to the models dir
     checksum: str = ""  # sha256 of the weights file users load (files["best"] or files["onnx"])
     source: str = "trained"  # trained | imported
-    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL",
+                                  unique=True)  # a job's effect happens once
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -238,7 +256,8 @@ class Evaluation(SQLModel, table=True):
     confusion: list[list[int]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     image_count: int = 0
     seconds: float = 0.0
-    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL",
+                                  unique=True)  # a job's effect happens once
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -286,5 +305,9 @@ class ModelBenchmark(SQLModel, table=True):
     latency_p95_ms: float = 0.0
     fps: float = 0.0  # images per second (batch_size / mean latency)
     peak_memory_mb: float | None = None  # GPU memory on CUDA, process RSS growth on CPU
-    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+    # what ran the network: "torch compiled (inductor, CUDA graphs, bfloat16, channels_last)",
+    # "torch eager (float32)", "onnxruntime TensorRT" | "onnxruntime CUDA" | "onnxruntime CPU"; "" = not recorded
+    provider: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL",
+                                  unique=True)  # a job's effect happens once
     created_at: datetime = Field(default_factory=utcnow)

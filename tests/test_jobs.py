@@ -283,7 +283,7 @@ def test_list_jobs_refuses_an_unknown_status(queue_url: str) -> None:
     ("url", "storage"),
     [
         ("sqlite:///{tmp}/q/queue.db", "SqliteStorage"),  # the default: a file next to the data
-        ("redis://127.0.0.1:6399/2", "RedisStorage"),  # no connection is made until used
+        ("redis://127.0.0.1:6399/2", "PriorityRedisStorage"),  # no connection is made until used; priorities
     ],
 )
 def test_make_huey_picks_the_storage_by_scheme(tmp_path: Path, url: str, storage: str) -> None:

@@ -55,6 +55,13 @@ def evaluations_dir(version: ModelVersion) -> Path:
     return model_dir(version) / "evaluations"
 
 
+def _evaluation_of_job(job_id: str) -> int | None:
+    from sqlmodel import select
+
+    with session_scope() as session:
+        return session.exec(select(Evaluation.id).where(Evaluation.job_id == job_id)).first()
+
+
 def evaluate_version(ref: str | int | ModelVersion, dataset_version_id: int | None = None, split: str = "val",
                      progress: ProgressFn | None = None, *, runtime: str = "torch", device: str | None = None,
                      save_predictions: bool = True, job_id: str | None = None,
@@ -73,6 +80,9 @@ def evaluate_version(ref: str | int | ModelVersion, dataset_version_id: int | No
     from studio.registry import models_root
 
     progress = progress or null_progress
+    if job_id is not None and (done := _evaluation_of_job(job_id)) is not None:
+        progress(1.0, f"evaluation {done} was already written by this job")
+        return done  # a requeued job whose first attempt wrote it: once only
     started = time.perf_counter()
     version = as_version(ref)
     stored_dv: int | None

@@ -62,9 +62,10 @@ class RowContext(JobContext):
     :data:`PROGRESS_INTERVAL_S`; the final one (fraction 1) and the latest value after a
     burst are always written (the latter by a timer), so the row never lags behind."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, attempt: int | None = None) -> None:
         super().__init__()
         self.job_id = job_id
+        self.attempt = attempt  # writes only while the job is on this attempt (None: any)
         self._last_write = float("-inf")
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
@@ -91,7 +92,7 @@ class RowContext(JobContext):
                 self._timer = None
             self._last_write = time.monotonic()
             assert self.job_id is not None
-            update_job(self.job_id, only_if=[JobStatus.running], progress=self.last_progress,
+            update_job(self.job_id, only_if=[JobStatus.running], attempt=self.attempt, progress=self.last_progress,
                        message=self.last_message)
 
     def log(self, line: str) -> None:

@@ -13,6 +13,14 @@ Queue URLs: ``sqlite:///path`` (default, a file beside the data), ``redis://host
 and ``inline:`` — every job runs in the enqueuing process as soon as it is queued, through
 the same runner a worker's child uses (tests and scripts; huey's ``immediate`` mode is the
 model).
+
+Lanes and priorities: each storage holds one queue per lane (:data:`LANES`): a job goes to
+the lane its spec asks for (``JobSpec.resources``: model work on "gpu", the rest on "cpu"), so
+GPU workers (``studio worker --gpus``) only take GPU work and CPU workers the rest; within a
+lane a higher ``JobSpec.queue_priority()`` runs first (huey's priority queues: SQLite, and
+Redis >= 5 through ``PriorityRedisHuey``). :func:`requeue` puts a running job whose worker
+vanished back on its lane (``backend.heartbeat``); its ``attempts`` fence off writes of the
+lost attempt.
 """
 
 from __future__ import annotations
@@ -26,20 +34,22 @@ from pathlib import Path
 from typing import TypeVar
 from weakref import WeakKeyDictionary
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, PriorityRedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 
 from studio.config import get_settings
 from studio.db import session_scope
 from studio.errors import InvalidInput, StudioError
-from studio.jobs.rows import finish_job, get_job, update_job
+from studio.jobs.rows import append_log, finish_job, get_job, update_job
 from studio.jobs.spec import JobSpec, load_spec
 from studio.tables import Job, JobStatus, utcnow
 
 log = logging.getLogger(__name__)
 
 RUN_JOB_TASK = "run_job"  # registered as "studio.jobs.queue.run_job" (huey: "<module>.<name>")
-HUEY_NAME = "studio"  # huey's queue name inside the storage (Redis key prefix, SQLite column)
+HUEY_NAME = "studio"  # huey's queue names inside the storage: "studio-gpu", "studio-cpu"
+LANES: tuple[str, ...] = ("gpu", "cpu")
+MAX_ATTEMPTS = 3  # a job whose worker vanished this many times is failed, not requeued
 INLINE_URL = "inline:"  # STUDIO_QUEUE_URL that runs each job in the enqueuing process
 
 R = TypeVar("R")
@@ -52,20 +62,23 @@ _task_runner: Callable[[str], None] | None = None
 # --- huey -------------------------------------------------------------------------------
 
 
-def make_huey(queue_url: str) -> Huey:
-    """A huey instance for ``sqlite:///path`` or ``redis://host:port/db`` (``rediss://`` too).
-
-    The run-job task is registered on it, so any instance made here can enqueue and consume.
+def make_huey(queue_url: str, lane: str = "cpu") -> Huey:
+    """A huey instance for lane ``lane`` of ``sqlite:///path`` or ``redis://host:port/db``
+    (``rediss://`` too). The run-job task is registered on it, so any instance made here can
+    enqueue and consume.
     """
+    if lane not in LANES:
+        raise InvalidInput(f"queue lane {lane!r}: expected one of {', '.join(LANES)}")
+    name = f"{HUEY_NAME}-{lane}"
     scheme = queue_url.split(":", 1)[0].lower() if ":" in queue_url else ""
     if scheme == "sqlite":
         path = queue_url.split("///", 1)[-1] if "///" in queue_url else ""
         if not path or path == ":memory:":
             raise InvalidInput(f"queue URL {queue_url!r}: expected sqlite:///path/to/queue.db (a file)")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        huey: Huey = SqliteHuey(name=HUEY_NAME, filename=path, results=False, timeout=30)
+        huey: Huey = SqliteHuey(name=name, filename=path, results=False, timeout=30)
     elif scheme in ("redis", "rediss"):
-        huey = RedisHuey(name=HUEY_NAME, url=queue_url, results=False)
+        huey = PriorityRedisHuey(name=name, url=queue_url, results=False)
     else:
         raise InvalidInput(f"queue URL {queue_url!r}: expected sqlite:///path/to/queue.db, "
                            f"redis://host:port/db or {INLINE_URL}")
@@ -73,11 +86,11 @@ def make_huey(queue_url: str) -> Huey:
     return huey
 
 
-@lru_cache(maxsize=4)
-def get_huey(queue_url: str | None = None) -> Huey:
-    """The huey instance of ``queue_url`` (default: the configured queue), cached per process
-    (tests that change the settings call ``get_huey.cache_clear()``)."""
-    return make_huey(queue_url or get_settings().resolved_queue_url)
+@lru_cache(maxsize=8)
+def get_huey(queue_url: str | None = None, lane: str = "cpu") -> Huey:
+    """The huey instance of lane ``lane`` of ``queue_url`` (default: the configured queue),
+    cached per process (tests that change the settings call ``get_huey.cache_clear()``)."""
+    return make_huey(queue_url or get_settings().resolved_queue_url, lane)
 
 
 def set_task_runner(runner: Callable[[str], None] | None) -> None:
@@ -112,23 +125,58 @@ def enqueue(spec: JobSpec) -> str:
         raise TypeError(f"enqueue expects a job spec (studio.jobs.kinds), got {type(spec).__name__}")
     spec = spec.prepare()
     job_id = uuid.uuid4().hex
+    lane, priority = spec.resources, spec.queue_priority()
     if _inline():
         with session_scope() as session:
-            session.add(Job(id=job_id, kind=spec.kind, params=spec.to_params()))
+            session.add(Job(id=job_id, kind=spec.kind, params=spec.to_params(), lane=lane, priority=priority))
         from studio.jobs.runner import run_inline_job
 
         run_inline_job(job_id)
         return job_id
-    huey = get_huey()
-    task = _RUN_JOB[huey].s(job_id)  # a task message with its own id, not yet queued
     with session_scope() as session:
-        session.add(Job(id=job_id, kind=spec.kind, params=spec.to_params(), queue_task_id=task.id))
+        session.add(Job(id=job_id, kind=spec.kind, params=spec.to_params(), lane=lane, priority=priority))
     try:
-        huey.enqueue(task)
+        _put_on_queue(job_id, lane, priority)
     except Exception as exc:
         update_job(job_id, status=JobStatus.failed, finished_at=utcnow(), error=f"could not queue the job: {exc}")
         raise
     return job_id
+
+
+def _put_on_queue(job_id: str, lane: str, priority: int) -> None:
+    """Put a "run job X" message on ``lane`` and record its task id (to revoke it while queued)."""
+    huey = get_huey(lane=lane)
+    task = _RUN_JOB[huey].s(job_id, priority=priority or None)  # a message with its own id, not yet queued
+    update_job(job_id, queue_task_id=task.id)
+    huey.enqueue(task)
+
+
+def requeue(job_id: str, reason: str, *, attempt: int | None = None) -> bool:
+    """Put a running job whose worker vanished back on its queue (compare-and-set: only while
+    it is running, and with ``attempt`` only that attempt); after :data:`MAX_ATTEMPTS` attempts,
+    or when a cancel was asked for, it ends instead (failed / cancelled). True if this call
+    changed the job. The next attempt resumes where the spec can (training: from ``last.pt``)."""
+    job = get_job(job_id)
+    if job.status != JobStatus.running.value or (attempt is not None and job.attempts != attempt):
+        return False
+    if job.cancel_requested:
+        return finish_job(job_id, JobStatus.cancelled, attempt=job.attempts, message=f"cancelled ({reason})")
+    if job.attempts >= MAX_ATTEMPTS:
+        return finish_job(job_id, JobStatus.failed, attempt=job.attempts,
+                          error=f"{reason}; gave up after {job.attempts} attempts")
+    if not update_job(job_id, only_if=[JobStatus.running], attempt=job.attempts, status=JobStatus.queued,
+                      worker_id=None, worker_pid=None, message=f"requeued: {reason}"):
+        return False
+    append_log(job_id, f"requeued after attempt {job.attempts}: {reason}")
+    if _inline():
+        return True
+    try:
+        _put_on_queue(job_id, job.lane, job.priority)
+    except Exception as exc:  # noqa: BLE001 (queue unreachable: the job must not stay queued forever)
+        update_job(job_id, only_if=[JobStatus.queued], status=JobStatus.failed, finished_at=utcnow(),
+                   error=f"{reason}; could not queue it again: {exc}")
+        raise
+    return True
 
 
 def job_spec(job: Job | str) -> JobSpec:
@@ -156,7 +204,7 @@ def cancel(job_id: str) -> Job:
     if update_job(job_id, only_if=[JobStatus.queued], status=JobStatus.cancelled, finished_at=utcnow()):
         if job.queue_task_id and not _inline():
             try:  # spares the worker a wake-up; the status alone already keeps the job from running
-                get_huey().revoke_by_id(job.queue_task_id, revoke_once=True)
+                get_huey(lane=job.lane).revoke_by_id(job.queue_task_id, revoke_once=True)
             except Exception as exc:  # noqa: BLE001 (queue unreachable: the cancel still holds)
                 log.warning("job %s cancelled, but its queue entry could not be revoked: %s", job_id, exc)
     else:
@@ -190,5 +238,5 @@ def wait(job_id: str, timeout: float, poll: float = 0.2) -> Job:
         time.sleep(poll)
 
 
-__all__ = ["INLINE_URL", "cancel", "enqueue", "finish_job", "get_huey", "job_result", "job_spec", "make_huey",
-           "retry", "set_task_runner", "wait"]
+__all__ = ["INLINE_URL", "LANES", "MAX_ATTEMPTS", "cancel", "enqueue", "finish_job", "get_huey", "job_result",
+           "job_spec", "make_huey", "requeue", "retry", "set_task_runner", "wait"]

@@ -44,20 +44,26 @@ def list_jobs(*, status: JobStatus | str | None = None, kind: str | None = None,
         return jobs
 
 
-def update_job(job_id: str, *, only_if: Iterable[JobStatus] | None = None, **values: Any) -> bool:
+def update_job(job_id: str, *, only_if: Iterable[JobStatus] | None = None, attempt: int | None = None,
+               **values: Any) -> bool:
     """Set columns of one job in one transaction; with ``only_if``, only while its status is
-    one of those (compare-and-set). True if the row was changed."""
+    one of those, with ``attempt`` only while that is its attempt (compare-and-set: a lost
+    attempt of a requeued job cannot write over the next one). True if the row was changed."""
     values = {k: (v.value if isinstance(v, JobStatus) else v) for k, v in values.items()}
     statement = update(Job).where(col(Job.id) == job_id).values(**values)
     if only_if is not None:
         statement = statement.where(col(Job.status).in_([JobStatus(s).value for s in only_if]))
+    if attempt is not None:
+        statement = statement.where(col(Job.attempts) == attempt)
     with session_scope() as session:
         return session.exec(statement).rowcount == 1
 
 
-def finish_job(job_id: str, status: JobStatus, **values: Any) -> bool:
-    """Move a running job to a final ``status`` (with ``finished_at``); False if it was not running."""
-    return update_job(job_id, only_if=[JobStatus.running], status=status, finished_at=utcnow(), **values)
+def finish_job(job_id: str, status: JobStatus, *, attempt: int | None = None, **values: Any) -> bool:
+    """Move a running job (of ``attempt``, if given) to a final ``status`` (with ``finished_at``);
+    False if it was not running (or is on another attempt)."""
+    return update_job(job_id, only_if=[JobStatus.running], attempt=attempt, status=status, finished_at=utcnow(),
+                      **values)
 
 
 def append_log(job_id: str, text: str) -> None:

@@ -31,6 +31,7 @@ def execute(job_id: str, ctx: RowContext | None = None) -> int:
     cancelled. The job must be running (its runner marked it); only the first record wins."""
     ctx = ctx or RowContext(job_id)
     job = get_job(job_id)
+    attempt = ctx.attempt = job.attempts  # every write below is fenced to this attempt
     try:
         spec = load_spec(job.kind, job.params)
         result = to_json(spec.run(ctx))
@@ -41,20 +42,21 @@ def execute(job_id: str, ctx: RowContext | None = None) -> int:
         reason = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
         first = reason.splitlines()[0] if reason else type(exc).__name__
         if get_job(job_id).cancel_requested:  # the body stopped because the user asked it to
-            finish_job(job_id, JobStatus.cancelled, message=f"cancelled: {first}")
+            finish_job(job_id, JobStatus.cancelled, attempt=attempt, message=f"cancelled: {first}")
             return 1
         if ctx.should_stop():  # stopped by its worker shutting down: the worker records why
             return 1
-        finish_job(job_id, JobStatus.failed, error=first, log=col(Job.log) + trace)
+        finish_job(job_id, JobStatus.failed, attempt=attempt, error=first, log=col(Job.log) + trace)
         return 1
-    finish_job(job_id, JobStatus.succeeded, result=result, progress=1.0, message=ctx.last_message or "done")
+    finish_job(job_id, JobStatus.succeeded, attempt=attempt, result=result, progress=1.0,
+               message=ctx.last_message or "done")
     return 0
 
 
 def run_inline_job(job_id: str) -> int:
     """The inline queue: mark the queued job running and execute it in this process."""
     if not update_job(job_id, only_if=[JobStatus.queued], status=JobStatus.running, started_at=utcnow(),
-                      worker_host="inline"):
+                      worker_host="inline", attempts=col(Job.attempts) + 1):
         return 1
     return execute(job_id)
 

@@ -76,6 +76,10 @@ class JobSpec(Generic[R]):
         """One line for people ("train unet on shelves v3")."""
         return self.kind
 
+    def queue_priority(self) -> int:
+        """Where this job stands in its lane: higher runs first (default: the kind's ``priority``)."""
+        return self.priority
+
     # -- JSON across the queue ---------------------------------------------------------------
     def to_params(self) -> dict[str, Any]:
         """The fields as JSON-ready values (what the job row stores)."""

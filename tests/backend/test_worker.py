@@ -79,43 +79,45 @@ def test_a_child_killed_without_recording_fails_with_its_log(start_worker: Worke
     assert f"job {job_id} on {HOST}" in job.error  # the log's last lines (the worker's header)
 
 
-def test_a_worker_killed_mid_job_leaves_the_job_failed_not_running(start_worker: WorkerFactory) -> None:
+def test_a_worker_killed_mid_job_requeues_it_and_the_next_worker_finishes_it(start_worker: WorkerFactory) -> None:
     worker = start_worker()
-    job_id = enqueue(LONG)
+    job_id = enqueue(SleepSpec(seconds=4, steps=20))
     pid = running_child(job_id)
     worker.send_signal(signal.SIGKILL)  # no chance to clean up
     worker.wait()
-    start_worker()  # recovers orphans on start; the child also noticed its worker is gone
-    job = wait(job_id, timeout=10)
-    assert job.status == JobStatus.failed
-    assert job.error == orphan_reason(pid, HOST)
-    assert "queue it again to retry" in job.error
     wait_until(lambda: not child_alive(pid, job_id), 5, f"orphaned child pid {pid} to end")
+    queued = get_job(job_id)  # the child's watchdog put it back on the queue
+    assert queued.status == JobStatus.queued and queued.message == f"requeued: {orphan_reason(worker.pid, HOST)}"
+    start_worker()
+    job = wait(job_id, timeout=30)
+    assert job.status == JobStatus.succeeded and job.attempts == 2
+    assert "requeued after attempt 1" in job.log
 
 
-def test_stopping_a_worker_fails_its_running_jobs(start_worker: WorkerFactory) -> None:
+def test_stopping_a_worker_puts_its_running_jobs_back_on_the_queue(start_worker: WorkerFactory) -> None:
     worker = start_worker()
     job_id = enqueue(LONG)
     pid = running_child(job_id)
     worker.terminate()  # SIGTERM: stop now
     assert worker.wait(10) == 0
     job = get_job(job_id)
-    assert job.status == JobStatus.failed and job.error == orphan_reason(pid, HOST)
+    assert job.status == JobStatus.queued and job.attempts == 1
+    assert job.message == f"requeued: {orphan_reason(pid, HOST)}" and job.worker_id is None
     assert not child_alive(pid, job_id)
 
 
-def test_recover_orphans_marks_only_jobs_whose_child_is_gone(studio_env: dict[str, str]) -> None:
+def test_recover_orphans_requeues_only_jobs_whose_child_is_gone(studio_env: dict[str, str]) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
     hour_ago = utcnow() - timedelta(hours=1)
-    # id: (status, host, pid, started_at, marked failed?)
+    # id: (status, host, pid, started_at, requeued?)
     cases: dict[str, tuple[JobStatus, str, int | None, Any, bool]] = {
         "deadchild": (JobStatus.running, HOST, dead.pid, hour_ago, True),  # child gone
         "nopidold": (JobStatus.running, HOST, None, hour_ago, True),  # worker died before starting it
         "nopidnew": (JobStatus.running, HOST, None, utcnow(), False),  # a worker is starting it now
         "pidreused": (JobStatus.running, HOST, os.getpid(), hour_ago, True),  # pid now someone else's
         "alivechild": (JobStatus.running, HOST, None, hour_ago, False),  # pid set below: still running
-        "otherhost": (JobStatus.running, "elsewhere", dead.pid, hour_ago, False),  # not ours to judge
+        "otherhost": (JobStatus.running, "elsewhere", dead.pid, hour_ago, False),  # its heartbeat decides
         "queued": (JobStatus.queued, HOST, None, None, False),  # not running at all
     }
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "backend.child", "alivechild"])
@@ -124,7 +126,7 @@ def test_recover_orphans_marks_only_jobs_whose_child_is_gone(studio_env: dict[st
             for job_id, (status, host, pid, started_at, _) in cases.items():
                 pid = alive.pid if job_id == "alivechild" else pid
                 session.add(Job(id=job_id, kind="sleep", status=status, worker_host=host, worker_pid=pid,
-                                started_at=started_at))
+                                started_at=started_at, attempts=1 if status == JobStatus.running else 0))
         wait_until(lambda: child_alive(alive.pid, "alivechild"), 5, "the stand-in child to start")
         recovered = recover_orphans()
         assert recover_orphans() == []  # idempotent
@@ -134,9 +136,9 @@ def test_recover_orphans_marks_only_jobs_whose_child_is_gone(studio_env: dict[st
     assert sorted(recovered) == sorted(job_id for job_id, case in cases.items() if case[4])
     for job_id, (status, _, pid, _, marked) in cases.items():
         job = get_job(job_id)
-        assert job.status == (JobStatus.failed if marked else status), job_id
+        assert job.status == (JobStatus.queued if marked else status), job_id
         if marked:
-            assert job.error == orphan_reason(pid, HOST) and job.finished_at is not None
+            assert job.message == f"requeued: {orphan_reason(pid, HOST)}" and job.queue_task_id
 
 
 def test_import_and_export_jobs_run_on_the_worker(start_worker: WorkerFactory, tmp_path) -> None:  # noqa: ANN001
