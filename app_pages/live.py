@@ -23,8 +23,9 @@ left, middle, right = st.columns([2, 2, 1])
 model_a = left.selectbox("Model A", names, key="live_a")
 model_b = middle.selectbox("Model B (optional)", ["(none)", *names], key="live_b",
                            index=min(2, len(names)) if len(names) > 1 else 0)
-runtime = right.selectbox("Runtime", ["torch", "onnx"], key="live_runtime",
-                          help="onnx needs an exported file (Models page or `studio export onnx`)")
+runtime = right.selectbox("Runtime", ["torch", "onnx", "onnx_int8"], key="live_runtime",
+                          help="torch is compiled on CUDA (warm-up below); onnx needs an exported file (Models page "
+                          "or `studio export onnx`), onnx_int8 an INT8 one (`studio export int8`)")
 source = st.segmented_control("Source", ["Webcam", "Video file"], default="Webcam", key="live_source")
 refs = (model_a,) if model_b == "(none)" else (model_a, model_b)
 
@@ -78,6 +79,8 @@ def live_stats() -> None:
     columns[2].metric("Frames dropped", stats.frames_dropped, help="dropped while a model was busy (never queued)")
     for column, (name, ms) in zip(columns[3:], stats.latency_ms.items()):
         column.metric(f"{name[:28]} latency", f"{ms:.0f} ms")
+    for name, line in stats.warmup.items():
+        st.caption(f"{name[:40]}: {line}" + (" · models run concurrently" if stats.concurrent else ""))
     if stats.error:
         st.warning(f"Last inference error: {stats.error}")
 

@@ -187,10 +187,12 @@ def test_onnxruntime_providers_tensorrt_then_cuda_then_cpu(available: list[str],
 
 def test_warm_up_reports_its_progress_for_an_eager_predictor(module_studio: Path) -> None:
     predictor = load_predictor(unet_version(module_studio, seed=5), device="cpu", compile=False)
-    assert predictor.warmup_state() == WarmupState()
+    assert predictor.warmup_state() == WarmupState("ready", compiled=False)
+    assert predictor.warmup_state().line() == "ready (nothing to compile)"
     seen: list[tuple[float, str]] = []
     state = predictor.warm_up([(48, 64), (64, 64)], progress=lambda f, m: seen.append((f, m)))
     assert state.status == "ready" and state.shapes == ((48, 64), (64, 64))
+    assert state.line().startswith("ready: warmed up at 48x64, 64x64 in ")
     assert [f for f, _ in seen] == [0.0, 0.5, 1.0] and "48x64" in seen[0][1]
 
 

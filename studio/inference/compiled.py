@@ -155,14 +155,22 @@ class WarmupState:
     total: int = 0
     seconds: float = 0.0
     reason: str | None = None
+    compiled: bool = True  # False: a runtime with nothing to compile (eager, onnxruntime); shapes = sizes warmed up
 
     def line(self) -> str:
         """One line for people: "compiling 1/2 (1x3x256x320), 12 s"."""
         shape = "x".join(map(str, self.current)) if self.current else ""
+        count = f" {self.done + 1}/{self.total}" if self.total else ""
         if self.status == "fallback":
             return f"eager (compiling failed: {self.reason})"
+        if not self.compiled:
+            if self.status == "compiling":
+                return f"warming up{count} ({shape})"
+            if self.shapes:
+                return f"ready: warmed up at {', '.join('x'.join(map(str, s)) for s in self.shapes)} " \
+                       f"in {self.seconds:.1f} s"
+            return "ready (nothing to compile)"
         if self.status == "compiling":
-            count = f" {self.done + 1}/{self.total}" if self.total else ""
             return f"compiling{count} ({shape}), {self.seconds:.0f} s"
         if self.status == "ready":
             return f"compiled: {len(self.shapes)} shape(s) in {self.seconds:.0f} s"

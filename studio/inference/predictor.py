@@ -59,7 +59,7 @@ class Predictor:
         self._runner = runner
         self._lock = threading.Lock()
         self.label_values = tuple(int(c["index"]) for c in version.classes)  # instance output k -> class index
-        self._warm = WarmupState()  # runners that do not compile: the last warm-up
+        self._warm = WarmupState("ready", compiled=False)  # runners that do not compile: the last warm-up
 
     # -- raw network --------------------------------------------------------------------------
 
@@ -148,7 +148,8 @@ class Predictor:
             if progress is not None:
                 progress(k / len(sizes), message)
             if not self.compiled:
-                self._warm = WarmupState("compiling", (), (h, w), k, len(sizes), time.perf_counter() - started)
+                self._warm = WarmupState("compiling", (), (h, w), k, len(sizes), time.perf_counter() - started,
+                                         compiled=False)
             if self.input_kind == "keypoints":
                 self.predict(np.zeros((h, w), np.float32))
             elif self.input_kind == "clip":
@@ -157,7 +158,8 @@ class Predictor:
                 self.predict(np.zeros((h, w, 3), np.uint8))
             self.synchronize()
         if not self.compiled:
-            self._warm = WarmupState("ready", tuple(sizes), None, len(sizes), len(sizes), time.perf_counter() - started)
+            self._warm = WarmupState("ready", tuple(sizes), None, len(sizes), len(sizes), time.perf_counter() - started,
+                                     compiled=False)
         state = self.warmup_state()
         if progress is not None:
             progress(1.0, state.line())

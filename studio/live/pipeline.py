@@ -8,9 +8,13 @@
 ``process`` hands the frame to one inference thread and returns at once with the newest
 finished result (drawn on *that* result's frame, so overlay and picture always match). When
 inference is slower than the camera, a new frame **replaces** the waiting one: frames are
-dropped, never queued, so the delay stays under one inference time plus one frame. Models
-run one after the other on the inference thread (one GPU stream; no contention between two
-models for the same cores).
+dropped, never queued, so the delay stays under one inference time plus one frame.
+
+Two models side by side run **concurrently** when ``concurrent`` (default: when a slot runs on
+CUDA): each slot on a thread of its own (and, on CUDA, a stream of its own), so the GPU works
+on both at once and the frame's time is the slower model's, not the sum; results are the ones
+the models give one after the other (tested). On a CPU the default is one after the other: the
+two models would share the same cores (README's Figures measure both ways).
 
 Frames are (H, W, 3) uint8 RGB. Each slot's ``draw(frame, output) -> frame`` draws its model's
 output; the pipeline adds the slot name, its latency and the pipeline FPS, and concatenates
@@ -23,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +45,8 @@ class Slot:
     infer: Callable[[np.ndarray], Any]
     draw: Draw
     tag: str = ""  # short label drawn on the frame ("A"); default the name
+    device: str = "cpu"  # where infer runs ("cuda:0": the slot gets a CUDA stream of its own)
+    warmup: Callable[[], str] | None = None  # one line on compiling / warming up (the page shows it)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class LiveStats:
     fps: float  # finished frames per second over the last 30 (0 when none came for 5 s)
     latency_ms: dict[str, float]  # per slot, mean over the last 30 frames
     error: str | None = None  # the last inference error (the pipeline keeps running)
+    concurrent: bool = False  # the slots run at the same time (threads; CUDA streams)
+    warmup: dict[str, str] = field(default_factory=dict)  # per slot with a warm-up: its state line
 
 
 @dataclass
@@ -75,11 +84,16 @@ class _State:
 class LivePipeline:
     """Drop-when-busy inference over one or more slots (see the module docstring)."""
 
-    def __init__(self, slots: list[Slot], *, overlay_stats: bool = True) -> None:
+    def __init__(self, slots: list[Slot], *, overlay_stats: bool = True, concurrent: bool | None = None) -> None:
         if not slots:
             raise ValueError("LivePipeline: expected at least one slot")
         self.slots = slots
         self.overlay_stats = overlay_stats
+        if concurrent is None:
+            concurrent = len(slots) > 1 and any(s.device.startswith("cuda") for s in slots)
+        self.concurrent = bool(concurrent) and len(slots) > 1
+        self._pool = ThreadPoolExecutor(len(slots), thread_name_prefix="live-slot") if self.concurrent else None
+        self._streams = [_stream_for(s.device) for s in slots]
         self._state = _State(latencies=[deque(maxlen=30) for _ in slots])
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -148,7 +162,10 @@ class LivePipeline:
             span = (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
             fps = (len(recent) - 1) / span if span > 0 and now - recent[-1] < 5.0 else 0.0
             latency = {slot.name: (sum(d) / len(d) if d else 0.0) for slot, d in zip(self.slots, s.latencies)}
-            return LiveStats(s.frames_in, s.frames_done, s.frames_dropped, fps, latency, s.error)
+            counts = (s.frames_in, s.frames_done, s.frames_dropped)
+            error = s.error
+        warmup = {slot.name: slot.warmup() for slot in self.slots if slot.warmup is not None}
+        return LiveStats(*counts, fps, latency, error, self.concurrent, warmup)
 
     def wait_for_results(self, count: int, timeout: float = 30.0) -> LiveStats:
         """Block until ``count`` frames finished (tests, benchmarks); TimeoutError otherwise."""
@@ -160,6 +177,34 @@ class LivePipeline:
         return self.stats()
 
     # -- inference side ----------------------------------------------------------------------
+    def infer_all(self, frame: np.ndarray) -> tuple[list[Any], list[float], str | None]:
+        """Every slot on ``frame`` -- at the same time when ``concurrent``, else one after the
+        other: (outputs (None for a slot that failed), latency ms per slot, the last error)."""
+        if self._pool is not None:
+            futures = [self._pool.submit(self._infer_one, k, frame) for k in range(len(self.slots))]
+            results = [f.result() for f in futures]
+        else:
+            results = [self._infer_one(k, frame) for k in range(len(self.slots))]
+        errors = [e for _, _, e in results if e is not None]
+        return [o for o, _, _ in results], [ms for _, ms, _ in results], (errors[-1] if errors else None)
+
+    def _infer_one(self, k: int, frame: np.ndarray) -> tuple[Any, float, str | None]:
+        slot, stream = self.slots[k], self._streams[k]
+        start = time.perf_counter()
+        output, error = None, None
+        try:
+            if stream is not None:
+                import torch
+
+                with torch.cuda.stream(stream):
+                    output = slot.infer(frame)
+                stream.synchronize()
+            else:
+                output = slot.infer(frame)
+        except Exception as exc:  # noqa: BLE001 - a bad frame or model must not end the stream
+            error = f"{slot.name}: {exc}"
+        return output, (time.perf_counter() - start) * 1000, error
+
     def _run(self) -> None:
         while True:
             with self._wake:
@@ -168,15 +213,7 @@ class LivePipeline:
                 if self._stop:
                     return
                 frame, self._state.pending = self._state.pending, None
-            outputs, latencies, error = [], [], None
-            for slot in self.slots:
-                start = time.perf_counter()
-                try:
-                    outputs.append(slot.infer(frame))
-                except Exception as exc:  # noqa: BLE001 - a bad frame or model must not end the stream
-                    outputs.append(None)
-                    error = f"{slot.name}: {exc}"
-                latencies.append((time.perf_counter() - start) * 1000)
+            outputs, latencies, error = self.infer_all(frame)
             with self._lock:
                 s = self._state
                 s.latest = _Result(frame, outputs, latencies, time.monotonic())
@@ -185,6 +222,15 @@ class LivePipeline:
                 for d, ms in zip(s.latencies, latencies):
                     d.append(ms)
                 s.error = error
+
+
+def _stream_for(device: str) -> Any:
+    """A CUDA stream of its own for a slot on a CUDA device (None elsewhere or without CUDA)."""
+    if not str(device).startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.Stream(torch.device(device)) if torch.cuda.is_available() else None
 
 
 def _label(frame: np.ndarray, text: str) -> np.ndarray:

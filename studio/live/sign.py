@@ -394,11 +394,20 @@ class ClipRecognizer(_Smoothed):
 
 def recognizer_for(ref: Any, *, runtime: str = "torch", device: str | None = None,
                    **options: Any) -> SignRecognizer | ClipRecognizer:
-    """The recognizer that fits the version: keypoints -> SignRecognizer, raw frames -> ClipRecognizer."""
-    kind = model_info(ref).input_kind
+    """The recognizer that fits the version: keypoints -> SignRecognizer, raw frames -> ClipRecognizer.
+    ``device`` None: where one prediction is fastest, measured (``studio.live.placement``: a tiny
+    classifier is often faster on the CPU than on a GPU; without CUDA it is the CPU)."""
+    info = model_info(ref)
+    kind = info.input_kind
     cls = ClipRecognizer if kind == "clip" else SignRecognizer
     if kind == "clip":
         options = {k: v for k, v in options.items() if k not in ("window", "min_hand_frames")}
+    if device is None:
+        from studio.live.placement import fastest_device
+
+        example = np.zeros((info.sequence_length, 3, info.image_size, info.image_size) if kind == "clip"
+                           else (info.sequence_length, info.layout.dim), np.float32)
+        device = fastest_device(info.name, example, runtime=runtime)[0]
     return cls.for_version(ref, runtime=runtime, device=device, **options)
 
 

@@ -105,3 +105,47 @@ def test_overlays_colour_masks_objects_and_labels() -> None:
 
     label = draw(image, ClassOutput(np.array([0.2, 0.8], np.float32), [("jar", 0.8), ("box", 0.2)]))
     assert not np.array_equal(label, image) and np.array_equal(image, frame(100, 60, 80))  # input not modified
+
+
+def test_concurrent_slots_run_at_the_same_time() -> None:
+    """Two models of 0.3 s each: concurrently a frame takes about one model's time, not two."""
+    def slow(value: int):  # noqa: ANN202
+        def infer(f: np.ndarray) -> int:
+            time.sleep(0.3)  # like a GPU kernel or onnxruntime: the GIL is free meanwhile
+            return value + int(f[0, 0, 0])
+        return infer
+
+    slots = [Slot("A", slow(1), paint((1, 1, 1))), Slot("B", slow(2), paint((2, 2, 2)))]
+    concurrent, sequential = LivePipeline(slots, concurrent=True), LivePipeline(slots, concurrent=False)
+    for pipeline, low, high in ((concurrent, 0.3, 0.55), (sequential, 0.6, 5.0)):
+        start = time.perf_counter()
+        outputs, latencies, error = pipeline.infer_all(frame(10))
+        assert low <= time.perf_counter() - start < high
+        assert outputs == [11, 12] and error is None and all(ms >= 290 for ms in latencies)
+    assert LivePipeline(slots).concurrent is False  # default on CPU slots: one after the other
+    assert LivePipeline([*slots[:1]], concurrent=True).concurrent is False  # nothing to overlap
+
+
+def test_concurrent_models_give_what_they_give_one_after_the_other(module_studio) -> None:  # noqa: ANN001
+    """Two real UNets (different weights) on the same camera frames, concurrently and one after
+    the other: the same label maps, also through the running pipeline."""
+    from studio.live.session import model_slot
+    from tests.test_inference import unet_version
+
+    refs = [unet_version(module_studio, seed=seed).name for seed in (11, 12)]
+    slots = [model_slot(ref, device="cpu", label=tag, tag=tag) for tag, ref in zip("AB", refs)]
+    assert all(s.device == "cpu" and s.warmup() == "ready (nothing to compile)" for s in slots)  # eager on CPU
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(2)]
+    sequential = LivePipeline(slots, concurrent=False)
+    with LivePipeline(slots, concurrent=True) as concurrent:
+        for f in frames:
+            a, _, error_a = concurrent.infer_all(f)
+            b, _, error_b = sequential.infer_all(f)
+            assert error_a is None and error_b is None
+            assert [o.labels.shape for o in a] == [(96, 128)] * 2
+            assert all(np.array_equal(x.labels, y.labels) for x, y in zip(a, b))
+        assert not np.array_equal(a[0].labels, a[1].labels) or a[0].labels.min() == a[0].labels.max()
+        concurrent.submit(frames[-1])
+        stats = concurrent.wait_for_results(1)
+    assert stats.concurrent and set(stats.warmup) == {"A", "B"} and stats.error is None
