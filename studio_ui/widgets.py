@@ -42,8 +42,8 @@ def benchmark_table(models: list[str], key: str) -> None:
 
     rows = [r for m in models for r in list_benchmarks(m)]
     if rows:
-        table = pd.DataFrame([{"model": r["model"], "runtime": r["runtime"], "device": r["device"],
-                               "batch": r["batch_size"], "input": r["input_size"],
+        table = pd.DataFrame([{"model": r["model"], "runtime": r["runtime"], "provider": r.get("provider") or "",
+                               "device": r["device"], "batch": r["batch_size"], "input": r["input_size"],
                                "mean ms": round(r["latency_mean_ms"], 2), "std ms": round(r["latency_std_ms"], 2),
                                "p95 ms": round(r["latency_p95_ms"], 2), "FPS": round(r["fps"], 1),
                                "peak MB": r["peak_memory_mb"], "when": str(r["created_at"])[:16]} for r in rows])
@@ -52,8 +52,9 @@ def benchmark_table(models: list[str], key: str) -> None:
         st.caption("No benchmarks yet.")
     left, middle, right = st.columns([2, 1, 1])
     model = left.selectbox("Benchmark", models, key=f"{key}_bench_model", label_visibility="collapsed")
-    runtime = middle.selectbox("Runtime", ["torch", "onnx"], key=f"{key}_bench_runtime", label_visibility="collapsed",
-                               help="onnx needs an exported file")
+    runtime = middle.selectbox("Runtime", ["torch", "onnx", "onnx_int8"], key=f"{key}_bench_runtime",
+                               label_visibility="collapsed", help="onnx needs an exported file (studio export onnx), "
+                               "onnx_int8 an INT8 one (studio export int8); torch is compiled on CUDA")
     if right.button("Queue benchmark", key=f"{key}_bench_go", icon=":material/speed:"):
         try:
             job_id = enqueue(BenchSpec(model=model, runtime=runtime))

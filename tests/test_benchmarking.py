@@ -22,6 +22,7 @@ def test_benchmark_fields_are_sane_and_stored(unet: Any) -> None:
 
     result = benchmark(unet.name, "torch", batch_size=2, size=(64, 80), warmup=1, iters=4, device="cpu")
     assert result.runtime == "torch" and result.device.startswith("cpu") and result.batch_size == 2
+    assert result.provider == "torch eager (float32)"  # STUDIO_COMPILE auto: eager on a CPU
     assert result.size == (64, 96)  # rounded up to the UNet's multiple of 32
     assert result.latency_mean_ms > 0
     assert result.latency_std_ms >= 0 and result.latency_p95_ms > 0
@@ -31,6 +32,7 @@ def test_benchmark_fields_are_sane_and_stored(unet: Any) -> None:
     with session_scope() as session:
         row = session.get(ModelBenchmark, row_id)
         assert (row.runtime, row.input_size, row.batch_size) == ("torch", "64x96", 2)
+        assert row.provider == "torch eager (float32)"
         assert row.latency_mean_ms == pytest.approx(result.latency_mean_ms) and row.fps == pytest.approx(result.fps)
     assert [b["id"] for b in list_benchmarks(unet.id)] == [row_id]
 
@@ -41,13 +43,14 @@ def test_onnx_runtime_benchmark(unet: Any) -> None:
 
     export_onnx(unet.id, check=False)
     result = benchmark(unet.id, "onnx", size=64, warmup=1, iters=3)
-    assert result.runtime == "onnx" and "onnxruntime CPU" in result.device and result.size == (64, 64)
+    assert result.runtime == "onnx" and result.provider == "onnxruntime CPU" and result.size == (64, 64)
     assert result.latency_mean_ms > 0 and result.iters == 3
     from studio.db import session_scope
     from studio.tables import ModelBenchmark
 
     with session_scope() as session:
-        assert session.get(ModelBenchmark, store_benchmark(unet.id, result)).runtime == "onnxruntime"
+        row = session.get(ModelBenchmark, store_benchmark(unet.id, result))
+        assert (row.runtime, row.provider) == ("onnxruntime", "onnxruntime CPU")
 
 
 def test_bad_arguments_are_refused(unet: Any) -> None:

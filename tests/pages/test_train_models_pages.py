@@ -62,6 +62,7 @@ def test_models_page_lists_a_version_with_curves(demo_studio: dict[str, str]) ->
     at = open_page("app_pages/models.py")
     speed = at.dataframe[1].value
     assert speed["model"].tolist() == [name] and speed["mean ms"].iloc[0] > 0
+    assert speed["provider"].tolist() == ["torch eager (float32)"]  # what ran the network, on every row
     next(b for b in at.button if b.key == "models_bench_go").click()
     at.run()
     assert [j.params["model"] for j in list_jobs(kind="bench")] == [name]
