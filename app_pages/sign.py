@@ -1,4 +1,4 @@
-"""Sign language: webcam -> MediaPipe keypoints -> a sequence model, live; and "Teach a sign".
+"""Sign language: webcam -> MediaPipe keypoints (or raw frames) -> a sequence model, live; and "Teach a sign".
 
 Frames go through ``studio.live.pipeline.LivePipeline`` (drop-when-busy inference thread) running a
 ``studio.live.sign.SignSession``: landmarks, the recognizer, and the clip recorder of the teach section.
@@ -8,6 +8,7 @@ import av
 import pandas as pd
 import streamlit as st
 
+from studio import frame_clips
 from studio.errors import StudioError
 from studio.keypoints.layout import PRESETS
 from studio.live.landmarks import missing_landmarker_files, missing_message
@@ -40,11 +41,16 @@ if info is not None:
     st.caption(info.describe() + (f"; categories: {', '.join(info.categories)}" if info.categories else ""))
 
 dataset = record_layout = None
+raw = False  # record raw camera frames (frame-CNN + GRU) instead of keypoints
 if teach:
+    raw = st.toggle("Record raw frames (for the frame-CNN + GRU model; no landmarker needed)", key="sign_raw",
+                    value=info is not None and info.input_kind == "clip")
     c1, c2 = st.columns(2)
     dataset = c1.text_input("Dataset for the new clips", value="my-signs", key="sign_dataset").strip()
     default = info.layout.name if info is not None and info.layout is not None else "hands_pose156"
-    if dataset and clip_counts(dataset):
+    if raw:
+        c2.text_input("Stored as", "raw frames, longest side 128 px", disabled=True)
+    elif dataset and clip_counts(dataset):
         record_layout = recording_layout(dataset)
         c2.text_input("Keypoint layout (the dataset's)", record_layout.name, disabled=True)
     else:
@@ -63,14 +69,14 @@ if info is None and not teach:
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model and the landmarkers ...")
-def session_for(ref: str | None, record_layout: str | None):  # noqa: ANN201 - (SignSession, LivePipeline)
-    recorder = ClipRecorder(layout=record_layout) if record_layout else None
+def session_for(ref: str | None, record_layout: str | None, raw: bool = False):  # noqa: ANN201
+    recorder = frame_clips.FrameRecorder() if raw else ClipRecorder(layout=record_layout) if record_layout else None
     session = SignSession.for_version(ref, recorder=recorder)
     return session, session.pipeline()
 
 
 try:
-    session, pipeline = session_for(ref, record_layout.name if record_layout is not None else None)
+    session, pipeline = session_for(ref, record_layout.name if record_layout is not None else None, raw)
 except StudioError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
@@ -83,7 +89,7 @@ def on_frame(frame: av.VideoFrame) -> av.VideoFrame:
 
 video, panel = st.columns([3, 2])
 with video:
-    camera_stream(f"sign-{ref}-{record_layout.name if record_layout else ''}", on_frame)
+    camera_stream(f"sign-{ref}-{record_layout.name if record_layout else ''}{'-raw' if raw else ''}", on_frame)
     st.caption("Press START and allow the camera. Sign with your hands in view; the best three signs and the "
                "category are drawn on the video and listed beside it.")
 
@@ -133,22 +139,27 @@ if teach and session.recorder is not None and dataset:
         recorded = recorder.status().gloss or gloss
         try:
             clip = recorder.stop()
-            save_clip(dataset, recorded, clip, layout=record_layout)
+            if raw:
+                frame_clips.add_frame_clip(dataset, clip, recorded, source="teach a sign")
+            else:
+                save_clip(dataset, recorded, clip, layout=record_layout)
             st.success(f"Saved a clip of {recorded!r} ({len(clip)} frames) to {dataset}.")
         except StudioError as exc:
             st.error(str(exc))
     if b3.button("Cancel", disabled=not recorder.recording):
         recorder.cancel()
-    counts = clip_counts(dataset)
+    counts = frame_clips.clip_counts(dataset) if raw else clip_counts(dataset)
     if counts:
         st.dataframe(pd.DataFrame({"sign": list(counts), "clips": list(counts.values()),
                                    "to go": [max(0, int(wanted) - n) for n in counts.values()]}), hide_index=True)
     t1, t2, t3 = st.columns(3)
-    architecture = t1.selectbox("Architecture", ["sign_gru", "sign_transformer"], key="sign_arch")
+    architecture = t1.selectbox("Architecture", ["frame_cnn_gru"] if raw else ["sign_gru", "sign_transformer"],
+                                key="sign_arch_raw" if raw else "sign_arch")
     epochs = t2.number_input("Epochs", 1, 500, 40, key="sign_epochs")
     if t3.button("Train", disabled=len(counts) < 2):
         try:
-            st.session_state["sign_train_job"] = queue_training(dataset, architecture=architecture, epochs=int(epochs))
+            st.session_state["sign_train_job"] = frame_clips.queue_training(dataset, epochs=int(epochs)) if raw \
+                else queue_training(dataset, architecture=architecture, epochs=int(epochs))
         except StudioError as exc:
             st.error(str(exc))
 

@@ -18,6 +18,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "studio.commands.models",  # train, tune, models list | show | import | remove | cleanup
     "studio.commands.modelops",  # evaluate, compare, export onnx | torchscript, bench, prelabel
     "studio.commands.keypoints",  # keypoints import | list | show | snapshot | demo
+    "studio.commands.frames",  # frames import | list | snapshot (raw-frame clips for frame_cnn_gru)
     "studio.commands.live",  # pull mediapipe
     "studio.commands.classes",  # classes list | add | rename | recolor | reorder | merge | remove
 )

@@ -379,6 +379,10 @@ def version_info(name: str, version: int) -> KeypointVersion:
                            get_layout(data["layout"]), list(data["glosses"]), list(data["categories"]), clips)
 
 
+# shared with the raw-frame clip store (studio.frame_clips): one way to name, write, read and split
+check_dataset_name, write_json, read_json, check_label, utc_now = _check_name, _write_json, _read_json, _check_label, _now
+
+
 def load_version(name: str, version: int) -> list[Clip]:
     """The clips of version ``version`` (see ``version_info`` for its layout and classes)."""
     return version_info(name, version).clips

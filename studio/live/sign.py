@@ -476,6 +476,11 @@ class SignSession:
         elif self.recognizer is not None and found is not None:
             state = self.recognizer.feed(to_vector(found, self.recognizer.layout))
         recording = None
+        if getattr(self.recorder, "wants_frames", False):  # raw-frame clips (studio.frame_clips.FrameRecorder)
+            if self.recorder.recording:
+                self.recorder.feed(frame)
+                recording = self.recorder.status_line() or None
+            return SignFrame(found, state, recording)
         record_layout = getattr(self.recorder, "layout", None) or self.layout
         if self.recorder is not None and self.recorder.recording and found is not None and record_layout is not None:
             self.recorder.feed(to_vector(found, record_layout))

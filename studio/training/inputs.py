@@ -68,6 +68,12 @@ def fix_dataset_version(config: TrainConfig) -> TrainConfig:
     if config.task == "sequence":
         if config.dataset_version is not None:
             return config
+        from studio.frame_clips import CLIP_ARCHITECTURES
+
+        if config.architecture in CLIP_ARCHITECTURES:  # raw-frame models read clip datasets (studio.frame_clips)
+            from studio.frame_clips import snapshot as frames_snapshot
+
+            return dataclasses.replace(config, dataset_version=frames_snapshot(config.dataset, note="taken for training"))
         from studio.keypoints.dataset import snapshot as keypoint_snapshot
 
         return dataclasses.replace(config, dataset_version=keypoint_snapshot(config.dataset,

@@ -195,9 +195,15 @@ def _arrays(clips: list, length: int, glosses: list[str], categories: list[str]
 
 
 def prepare_sequence(config: TrainConfig) -> SequenceSetup:
-    """The TaskSetup of ``config`` (task "sequence") from a keypoint dataset version."""
+    """The TaskSetup of ``config`` (task "sequence") from a keypoint dataset version (raw-frame
+    architectures such as frame_cnn_gru: from a clip dataset, studio.training.frames)."""
+    from studio.frame_clips import CLIP_ARCHITECTURES
     from studio.nets import create_model, preprocessing
 
+    if config.architecture in CLIP_ARCHITECTURES:
+        from studio.training.frames import prepare_frames
+
+        return prepare_frames(config)
     _check_architecture(config)
     version = _version(config)
     layout = version.layout
