@@ -182,7 +182,7 @@ def model_file(version: ModelVersion, role: str) -> Path:
     return model_dir(version) / name
 
 
-DOWNLOAD_ROLES = ("best", "weights", "classical", "onnx", "onnx_data", "torchscript", "training_log")
+DOWNLOAD_ROLES = ("best", "weights", "classical", "onnx", "onnx_data", "onnx_int8", "torchscript", "training_log")
 
 
 def downloads(version: ModelVersion) -> list[tuple[str, str]]:

@@ -46,6 +46,9 @@ def test_int8_export_reports_accuracy_and_speed_and_records_the_file(shelves: di
     stored = get_model(version.name)
     assert stored.files["onnx_int8"] == INT8_FILE and Path(report.path) == model_dir(stored) / INT8_FILE
     assert "onnx" not in stored.files  # the fp32 file it exported on the way was temporary
+    from studio.registry import downloads
+
+    assert ("onnx_int8", INT8_FILE) in downloads(stored)  # offered with the version's other files
     assert not [n for n in _folder_files(stored) if n.startswith(".")] and list(tmp_path.iterdir()) == []
     # the kept file runs through the predictor like any runtime, with the metadata import reads
     predictor = load_predictor(stored, runtime="onnx_int8", device="cpu")
