@@ -1,131 +1,156 @@
-"""The Label page's state and actions, without the UI: one ``LabelWorkspace`` per browser
-session (the page keeps it in ``st.session_state`` and wires widgets to its methods).
+"""One annotator's labelling of one dataset, server side: what the Label page and the
+canvas's HTTP API (studio_ui.web.label_api) both act on.
 
-It owns the image queue of one dataset, the open image, its prompt session and overlay
-renderer, and the annotator's choices (class, positive / negative clicks). Every action
-returns normally; a problem the annotator should read (a click outside the image, a
-vanished image file) is left in ``error`` for the page to show, and the studio carries on.
+The browser owns the prompt session (points, box, undo, candidates, brush); this object owns
+the rest: the image queue and the open image, the current class, the selection, a revision
+counter (bumped whenever annotations or classes change, so the canvas knows its copy is
+stale), and the low-res logits of the last :data:`KEEP_PREDICTIONS` server-path predictions
+(so a later ``predict`` can refine one by reference). Every request of the message format
+(studio.labelling.protocol) has one method here; each validates against the database (the
+image belongs to the dataset, the class too, the mask has the image's size and is not empty)
+and writes in one committed transaction, or raises ``InvalidInput`` / ``NotFound`` with a
+message for people and writes nothing.
+
+Thread-safe: the Streamlit script thread and the HTTP handlers' threads share one lock.
+Slow work (an image embedding: ~20 s for SAM on a CPU) runs outside it.
 """
 
 from __future__ import annotations
 
-import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from studio import annotations as ann
-from studio.errors import StudioError
-from studio.images import load_rgb
-from studio.labelling import OverlayRenderer, PromptSession, PromptStep, mask_to_logits
-from studio.segment.base import Embedding, Segmenter
+from studio import classes as class_ops
+from studio import masks
+from studio.db import get_row, session_scope
+from studio.errors import InvalidInput, NotFound
+from studio.labelling.protocol import (
+    AcceptRequest,
+    AnnotationData,
+    AnnotationReply,
+    CanvasData,
+    CanvasEvent,
+    ChangedEvent,
+    ClassData,
+    ClassEvent,
+    ClassReply,
+    CreateClassRequest,
+    DeleteReply,
+    MaskRef,
+    OpenEvent,
+    PredictionRef,
+    PredictReply,
+    PredictRequest,
+    SelectEvent,
+    UpdateRequest,
+    canvas_data,
+)
+from studio.labelling.session import mask_to_logits
+from studio.segment.base import Embedding, Prompt, Segmenter
+from studio.tables import Annotation, LabelClass
 
-log = logging.getLogger(__name__)
-
-DRAG_MIN_PX = 4  # a press and release further apart than this (display pixels) is a box
-ACCEPTED_ALPHA, DRAFT_ALPHA, SELECTED_ALPHA = 0.35, 0.2, 0.6
+KEEP_PREDICTIONS = 64  # server-path predictions whose logits stay available as mask_input
 PREFETCH_AHEAD = 3  # images whose embeddings are warmed in the background
+SAM_FEATURES = (1, 256, 64, 64)
 
 
 @dataclass(frozen=True)
-class CanvasEvent:
-    """What the click component sent: a click (x, y) or a drag (x1, y1) -> (x2, y2), in
-    display pixels, with its browser timestamp (used to handle each event once)."""
+class EmbeddingPayload:
+    """``GET embedding``'s body and headers: SAM features (1, 256, 64, 64) as little-endian
+    float16 bytes; input_size (h, w) of the image resized to longest side 1024 (before
+    padding); image_size (H, W)."""
 
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    time: int
-    shown_width: float = 0.0  # width the browser drew the picture at (0: as sent)
+    data: bytes
+    input_size: tuple[int, int]
+    image_size: tuple[int, int]
+    segmenter_id: str
 
-    @staticmethod
-    def from_component(value: dict | None) -> CanvasEvent | None:
-        """``streamlit_image_coordinates`` value (click or click-and-drag form) -> event."""
-        if not value or "unix_time" not in value:
-            return None
-        shown = float(value.get("width") or 0.0)
-        if "x1" in value:
-            return CanvasEvent(value["x1"], value["y1"], value["x2"], value["y2"], int(value["unix_time"]), shown)
-        return CanvasEvent(value["x"], value["y"], value["x"], value["y"], int(value["unix_time"]), shown)
 
-    def scaled(self, rendered_width: float) -> CanvasEvent:
-        """The event in the rendered picture's pixels (the browser may have drawn it smaller)."""
-        if not self.shown_width or abs(self.shown_width - rendered_width) < 0.5:
-            return self
-        f = rendered_width / self.shown_width
-        return CanvasEvent(self.x1 * f, self.y1 * f, self.x2 * f, self.y2 * f, self.time, rendered_width)
-
-    @property
-    def is_drag(self) -> bool:
-        return max(abs(self.x2 - self.x1), abs(self.y2 - self.y1)) >= DRAG_MIN_PX
+@dataclass
+class _Kept:
+    image_id: int
+    logits: np.ndarray  # (K, 256, 256) float16
 
 
 class LabelWorkspace:
-    """Labelling of one dataset by one annotator (see the module docstring)."""
+    """Labelling of ``dataset`` by one annotator with ``segmenter`` (see the module docstring)."""
 
     def __init__(self, dataset: str, segmenter: Segmenter, *, segmenter_note: str = "",
-                 author: str | None = None, max_side: int = 1024) -> None:
+                 author: str | None = None, browser_decoder: bool = True) -> None:
         self.dataset = dataset
         self.segmenter = segmenter
         self.segmenter_note = segmenter_note
         self.author = author or ann.default_author()
-        self.max_side = max_side
-        self.filter: tuple[str, ...] | None = None  # statuses the browser shows (None: all)
-        self.positive = True
-        self.error: str | None = None
-        self.notice: str | None = None  # last good news ("accepted box #12")
+        self.browser_decoder = browser_decoder  # False: SAM clicks go through the server path too
+        self.error: str | None = None  # last problem for the page to show
+        self.notice: str | None = None  # last good news
         self.items: list[ann.ImageItem] = []
         self.item: ann.ImageItem | None = None
-        self.image: np.ndarray | None = None
-        self.renderer: OverlayRenderer | None = None
-        self.session: PromptSession | None = None
-        self.annotations: list[ann.AnnotationView] = []
+        self.classes: list[LabelClass] = []  # in display order, background left out
+        self.class_id: int | None = None
         self.selected_id: int | None = None
-        self.embedding_source = ""  # memory / disk / computed: how the open image's embedding came
-        self._embedding: Embedding | None = None
-        self._last_event = 0
-        self.classes = [c for c in ann.list_classes(dataset) if c.index != 0]
-        self.class_id: int | None = self.classes[0].id if self.classes else None
+        self.revision = 0
+        self._stale = False  # a write happened since the queue was read (statuses may have changed)
+        self._lock = threading.RLock()
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self.refresh()
         first = ann.next_in_queue(self.items, None, statuses=ann.TODO_STATUSES) or (self.items[0] if self.items else None)
         if first is not None:
             self.open(first.id)
 
-    # -- queue ---------------------------------------------------------------------------
+    # -- queue and classes (the page) ------------------------------------------------------
     def refresh(self) -> None:
-        """Re-read the queue (statuses change as annotations are accepted)."""
-        self.items = ann.image_queue(self.dataset)
-        if self.item is not None:
-            self.item = next((i for i in self.items if i.id == self.item.id), self.item)
+        """Re-read the queue and the classes; a changed class list bumps the revision."""
+        items = ann.image_queue(self.dataset)
+        classes = _list_classes(self.dataset)
+        with self._lock:
+            self.items = items
+            self._stale = False
+            if self.item is not None:
+                self.item = next((i for i in items if i.id == self.item.id), self.item)
+            if _class_key(classes) != _class_key(self.classes):
+                self.classes = classes
+                self.revision += 1
+            ids = [c.id for c in classes]
+            if self.class_id not in ids:
+                self.class_id = ids[0] if ids else None
 
     @property
     def counts(self) -> ann.QueueCounts:
+        if self._stale:
+            self.refresh()
         return ann.queue_counts(self.items)
 
-    @property
-    def visible_items(self) -> list[ann.ImageItem]:
-        return [i for i in self.items if self.filter is None or i.status in self.filter]
-
-    def position(self) -> tuple[int, int]:
-        """(1-based position of the open image among the visible ones, their count)."""
-        ids = [i.id for i in self.visible_items]
+    def position(self, among: list[ann.ImageItem] | None = None) -> tuple[int, int]:
+        """(1-based position of the open image among ``among`` (default: the queue), their count)."""
+        ids = [i.id for i in (self.items if among is None else among)]
         return (ids.index(self.item.id) + 1 if self.item and self.item.id in ids else 0, len(ids))
 
-    def go(self, step: int = 1, todo_only: bool = False) -> bool:
-        """Open the next (``step`` 1) / previous (-1) visible image, or with ``todo_only`` the
-        next one still to do (unlabelled, draft or review). False when there is none."""
-        target = ann.next_in_queue(self.visible_items if not todo_only else self.items,
-                                   self.item.id if self.item else None, step,
+    def go(self, step: int = 1, todo_only: bool = False, among: list[ann.ImageItem] | None = None) -> bool:
+        """Open the next (``step`` 1) / previous (-1) image of ``among`` (default: the queue;
+        the page passes the gallery's filtered list), or with ``todo_only`` the next one of the
+        queue still to do (unlabelled, draft or review). False when there is none."""
+        self.refresh()
+        ids = {i.id for i in self.items}
+        walk = self.items if todo_only or among is None else [i for i in among if i.id in ids]
+        target = ann.next_in_queue(walk, self.item.id if self.item else None, step,
                                    statuses=ann.TODO_STATUSES if todo_only else None)
         if target is None:
             self.notice = "no other image to do: every image is labelled" if todo_only else None
             return False
+        self.notice = None
         self.open(target.id)
         return True
 
     def upcoming(self, n: int = PREFETCH_AHEAD) -> list[ann.ImageItem]:
-        """The next ``n`` images the annotator will probably open (for warming embeddings)."""
+        """The next ``n`` images still to do after the open one (prefetched in the background)."""
         out: list[ann.ImageItem] = []
         current = self.item.id if self.item else None
         for _ in range(n):
@@ -136,165 +161,80 @@ class LabelWorkspace:
             current = nxt.id
         return out
 
-    # -- one image -----------------------------------------------------------------------
-    def open(self, image_id: int) -> None:
-        """Open an image: pixels, overlay renderer, annotations, a fresh prompt session. A
-        vanished image file leaves ``error`` set and no image open."""
-        self.error = None
-        self.item = next((i for i in self.items if i.id == image_id), None)
-        self.image, self.renderer, self.session, self._embedding = None, None, None, None
-        self.selected_id = None
-        if self.item is None:
-            self.error = f"image {image_id} is not in dataset {self.dataset!r}"
-            return
-        try:
-            self.image = load_rgb(self.item.path)
-        except StudioError as exc:
-            self.error = f"{self.item.file_name}: {exc}"
-            return
-        self.renderer = OverlayRenderer(self.image, self.max_side)
-        self.session = PromptSession(self.item.id, self.image.shape[:2])
-        self.annotations = ann.list_annotations(self.item.id)
-
-    def embedding(self) -> Embedding:
-        """The open image's embedding (cache: memory, disk, or computed now)."""
-        if self._embedding is None:
-            from studio.segment import embedding_for
-
-            assert self.item is not None
-            self._embedding, self.embedding_source = embedding_for(self.segmenter, self.item.content_hash,
-                                                                   self.item.path)
-        return self._embedding
-
-    # -- prompts -------------------------------------------------------------------------
-    def handle_canvas(self, value: dict | None) -> bool:
-        """Apply a click (point, sign from ``positive``) or a drag (box) from the component;
-        each event once. True when the mask changed."""
-        event = CanvasEvent.from_component(value)
-        if event is None or event.time == self._last_event or self.renderer is None or self.session is None:
-            return False
-        self._last_event = event.time
-        self.error = None
-        event = event.scaled(self.renderer.display_size[1])
-        if event.is_drag:
-            x0, y0 = self.renderer.to_image(event.x1, event.y1)
-            x1, y1 = self.renderer.to_image(event.x2, event.y2)
-            step = PromptStep.rectangle(x0, y0, x1, y1)
-        else:
-            h, w = self.renderer.image_size
-            x, y = event.x1 / self.renderer.scale, event.y1 / self.renderer.scale
-            if not (0 <= x <= w - 1 and 0 <= y <= h - 1):
-                self.error = f"click at ({x:.0f}, {y:.0f}) is outside the {w}x{h} image"
+    def open(self, image_id: int) -> bool:
+        """Open an image of the queue (selection cleared). An image missing from the store
+        stays open with ``error`` set (the canvas shows nothing; Next works); False then."""
+        with self._lock:
+            item = next((i for i in self.items if i.id == image_id), None)
+            self.selected_id = None
+            self.error = None
+            if item is None:
+                self.error = f"image {image_id} is not in dataset {self.dataset!r}"
                 return False
-            step = PromptStep.point(x, y, self.positive)
-        return self.apply(step)
+            self.item = item
+            if not item.exists:
+                self.error = f"{item.file_name} is missing from the image store ({item.path}); re-import it or use Next"
+                return False
+            return True
 
-    def apply(self, step: PromptStep) -> bool:
-        """Add a prompt step (image pixels); False with ``error`` set if it was refused."""
-        if self.session is None:
-            return False
-        try:
-            self.session.apply(self.segmenter, self.embedding(), step)
-        except StudioError as exc:
-            self.error = str(exc)
-            return False
-        return True
-
-    def undo(self) -> bool:
-        return bool(self.session and self.session.undo())
-
-    def redo(self) -> bool:
-        return bool(self.session and self.session.redo())
-
-    def clear(self) -> None:
-        if self.session is not None:
-            self.session.clear()
-
-    def cycle(self) -> None:
-        if self.session is not None:
-            self.session.cycle()
-
-    # -- annotations ---------------------------------------------------------------------
-    def _class_name(self, class_id: int | None) -> str:
-        return next((c.name for c in self.classes if c.id == class_id), "?")
-
-    def accept(self) -> int | None:
-        """Store the current mask with the chosen class (committed before returning), or
-        update the annotation being refined; the annotation id. A fresh session follows."""
-        self.error = None
-        if self.session is None or self.session.mask is None or self.item is None:
-            self.error = "nothing to accept yet: click inside an object first"
-            return None
-        if self.class_id is None:
-            self.error = "this dataset has no classes yet: add one first"
-            return None
-        try:
-            if self.session.editing_annotation_id is not None:
-                annotation_id = self.session.editing_annotation_id
-                ann.update_annotation(annotation_id, class_id=self.class_id, mask=self.session.mask,
-                                      status="accepted", source=self.segmenter.kind,
-                                      add_seconds=self.session.seconds_spent())
-            else:
-                annotation_id = ann.add_annotation(
-                    image_id=self.item.id, class_id=self.class_id, mask=self.session.mask, source=self.segmenter.kind,
-                    status="accepted", author=self.author, seconds_spent=self.session.seconds_spent(),
-                    score=self.session.score)
-        except StudioError as exc:
-            self.error = str(exc)
-            return None
-        self.notice = f"accepted {self._class_name(self.class_id)} #{annotation_id}"
-        self._after_change()
-        return annotation_id
-
-    def _after_change(self) -> None:
-        assert self.item is not None and self.image is not None
-        self.session = PromptSession(self.item.id, self.image.shape[:2])
-        self.selected_id = None
-        self.annotations = ann.list_annotations(self.item.id)
-        self.refresh()
+    def set_class(self, class_id: int) -> None:
+        """The annotator's current class (what Accept stores); InvalidInput for another dataset's."""
+        with self._lock:
+            if class_id not in {c.id for c in self.classes}:
+                raise InvalidInput(f"class id {class_id} is not a class of dataset {self.dataset!r}")
+            self.class_id = class_id
 
     def select(self, annotation_id: int | None) -> None:
-        """Select an annotation (highlighted); its mask seeds a refinement session, so more
-        clicks refine it and accept replaces its mask."""
-        self.selected_id = annotation_id
-        if annotation_id is None or self.item is None or self.image is None:
-            return
-        view = next((a for a in self.annotations if a.id == annotation_id), None)
-        if view is None:
-            self.error = f"annotation {annotation_id} is gone (deleted meanwhile?)"
-            return
-        self.class_id = view.class_id
-        self.session = PromptSession(self.item.id, self.image.shape[:2], editing_annotation_id=annotation_id,
-                                     seed_logits=mask_to_logits(view.mask()))
+        """Remember the selection (the canvas's object list and the page agree on it)."""
+        with self._lock:
+            self.selected_id = annotation_id
 
-    def update(self, annotation_id: int, *, class_id: int | None = None, status: str | None = None) -> None:
-        """Re-class and/or accept / reject an annotation."""
-        try:
-            ann.update_annotation(annotation_id, class_id=class_id, status=status)
-        except StudioError as exc:
-            self.error = str(exc)
-            return
-        self.notice = f"annotation #{annotation_id} updated"
-        self._after_change()
+    def handle_event(self, event: CanvasEvent | None) -> None:
+        """Apply one of the canvas's triggers: a write happened (re-read the queue), a
+        selection, a class picked (1-9), an image to open (gallery)."""
+        if isinstance(event, ChangedEvent):
+            self.refresh()
+        elif isinstance(event, SelectEvent):
+            self.select(event.annotation_id)
+        elif isinstance(event, ClassEvent):
+            self.set_class(event.class_id)
+        elif isinstance(event, OpenEvent):
+            self.open(event.image_id)
+
+    def annotations(self) -> list[ann.AnnotationView]:
+        """The open image's annotations, oldest first (read from the database)."""
+        return ann.list_annotations(self.item.id) if self.item is not None else []
+
+    def _bump(self) -> None:
+        """A write happened (call with the lock held): new revision, queue to be re-read."""
+        self.revision += 1
+        self._stale = True
+
+    def canvas_data(self, *, api: str, assets: str, opacity: float = 0.45) -> CanvasData:
+        """The canvas's data for the open image (studio.labelling.protocol.canvas_data)."""
+        if self._stale:
+            self.refresh()
+        with self._lock:
+            item = self.item if self.item is not None and self.item.exists else None
+            annotations = ann.list_annotations(item.id) if item is not None else []
+            if self.selected_id not in {a.id for a in annotations}:
+                self.selected_id = None
+            return canvas_data(api=api, assets=assets, image=item, classes=self.classes, class_id=self.class_id,
+                               annotations=annotations, revision=self.revision, segmenter=self.segmenter,
+                               prefetch=[i for i in self.upcoming() if i.exists], selected_id=self.selected_id,
+                               opacity=opacity, browser_decoder=self.browser_decoder)
 
     def accept_drafts(self) -> int:
         """Accept every draft annotation of the open image (e.g. a model's pre-labels)."""
-        drafts = [a.id for a in self.annotations if a.status == "draft"]
-        for annotation_id in drafts:
-            ann.update_annotation(annotation_id, status="accepted")
-        if drafts:
-            self.notice = f"accepted {len(drafts)} draft annotation(s)"
-            self._after_change()
+        drafts = [a.id for a in self.annotations() if a.status == "draft"]
+        with self._lock:
+            for annotation_id in drafts:
+                ann.update_annotation(annotation_id, status="accepted")
+            if drafts:
+                self._bump()
+                self.notice = f"accepted {len(drafts)} draft annotation(s)"
+        self.refresh()
         return len(drafts)
-
-    def delete(self, annotation_id: int) -> None:
-        try:
-            ann.delete_annotation(annotation_id)
-        except StudioError as exc:
-            self.error = str(exc)
-            return
-        self.notice = f"annotation #{annotation_id} deleted"
-        self._after_change()
 
     def mark_reviewed(self) -> None:
         """Clear the open image's review request."""
@@ -302,16 +242,202 @@ class LabelWorkspace:
             ann.set_review([self.item.id], False)
             self.refresh()
 
-    # -- drawing -------------------------------------------------------------------------
-    def color(self) -> str:
-        return next((c.color for c in self.classes if c.id == self.class_id), "#ffcc00")
+    # -- files (HTTP) ----------------------------------------------------------------------
+    def _image(self, image_id: int) -> ann.ImageItem:
+        """An image of this dataset (the queue is re-read once for one imported meanwhile)."""
+        for attempt in range(2):
+            with self._lock:
+                item = next((i for i in self.items if i.id == image_id), None)
+            if item is not None:
+                return item
+            if attempt == 0:
+                self.refresh()
+        raise NotFound(f"image {image_id} is not in dataset {self.dataset!r}")
 
-    def render(self) -> np.ndarray | None:
-        """(dh, dw, 3) uint8: the open image with annotations, the current mask, the prompts."""
-        if self.renderer is None or self.session is None:
+    def image_path(self, image_id: int) -> Path:
+        """The stored file of an image; NotFound when it left the store."""
+        item = self._image(image_id)
+        if not item.exists:
+            raise NotFound(f"{item.file_name} is missing from the image store ({item.path}); re-import it or use Next")
+        return item.path
+
+    def embedding(self, image_id: int) -> Embedding:
+        """The image's embedding by the active segmenter, through the cache (computed when
+        missing: slow for SAM). A cached entry of the wrong shape is dropped and recomputed."""
+        from studio.segment.cache import get_cache
+        from studio.segment.registry import embedding_for
+
+        item = self._image(image_id)
+        path = self.image_path(image_id)
+        embedding, _ = embedding_for(self.segmenter, item.content_hash, path)
+        problem = _embedding_problem(self.segmenter, embedding, (item.height, item.width))
+        if problem is not None:
+            get_cache().discard(self.segmenter.id, item.content_hash)
+            embedding, _ = embedding_for(self.segmenter, item.content_hash, path)
+            problem = _embedding_problem(self.segmenter, embedding, (item.height, item.width))
+            if problem is not None:
+                raise InvalidInput(f"embedding of {item.file_name} by {self.segmenter.id}: {problem}")
+        return embedding
+
+    def embedding_payload(self, image_id: int) -> EmbeddingPayload:
+        """``GET embedding``: SAM features as fp16 bytes; NotFound for a segmenter that is not SAM."""
+        if self.segmenter.kind != "sam":
+            raise NotFound(f"the active segmenter ({self.segmenter.name}) has no image embedding for the browser; "
+                           "clicks go through POST predict")
+        embedding = self.embedding(image_id)
+        features = np.ascontiguousarray(embedding.arrays["features"], dtype="<f2")
+        size = embedding.arrays["input_size"]
+        return EmbeddingPayload(features.tobytes(), (int(size[0]), int(size[1])), embedding.image_size,
+                                self.segmenter.id)
+
+    def decoder_file(self) -> Path:
+        """The active SAM segmenter's exported ONNX decoder (exported on first call)."""
+        from studio.segment.onnx_decoder import ensure_decoder
+
+        if self.segmenter.kind != "sam":
+            raise NotFound(f"the active segmenter ({self.segmenter.name}) has no browser decoder")
+        return ensure_decoder(self.segmenter)
+
+    # -- prompts (HTTP: the server path) ---------------------------------------------------
+    def predict(self, request: PredictRequest) -> PredictReply:
+        """Masks for a prompt through the active segmenter; the candidates' logits are kept
+        under the reply's ``prediction`` id for a later ``mask_input`` reference."""
+        start = time.perf_counter()
+        item = self._image(request.image_id)
+        mask_input = self._mask_input(request, item)
+        embedding = self.embedding(item.id)
+        prompt = Prompt.from_clicks(list(request.points), list(request.labels), box=request.box, mask_input=mask_input)
+        prediction = self.segmenter.predict(embedding, prompt, multimask=request.multimask)
+        prediction_id = uuid.uuid4().hex[:16]
+        with self._lock:
+            self._kept[prediction_id] = _Kept(item.id, prediction.logits.astype(np.float16))
+            while len(self._kept) > KEEP_PREDICTIONS:
+                self._kept.popitem(last=False)
+        encoded = tuple(masks.encode(m) for m in prediction.masks)
+        return PredictReply(prediction_id, encoded, tuple(float(s) for s in prediction.scores),
+                            1000 * (time.perf_counter() - start))
+
+    def _mask_input(self, request: PredictRequest, item: ann.ImageItem) -> np.ndarray | None:
+        """(1, 256, 256) float32 logits for ``request.mask_input``, or None."""
+        ref = request.mask_input
+        if ref is None:
             return None
-        editing = self.session.editing_annotation_id
-        layers = [(a.id, a.rle, a.color, SELECTED_ALPHA if a.id == self.selected_id else
-                   DRAFT_ALPHA if a.status == "draft" else ACCEPTED_ALPHA)
-                  for a in self.annotations if a.status != "rejected" and a.id != (editing if self.session.steps else None)]
-        return self.renderer.render(layers, self.session.mask, self.color(), self.session.steps)
+        if isinstance(ref, MaskRef):
+            return mask_to_logits(self._mask(ref.rle, item, "predict request: mask_input.rle").astype(bool))
+        assert isinstance(ref, PredictionRef)
+        with self._lock:
+            kept = self._kept.get(ref.prediction)
+        if kept is None:
+            raise InvalidInput(f"prediction {ref.prediction!r} is no longer kept (the server keeps the last "
+                               f"{KEEP_PREDICTIONS}); start this object again")
+        if kept.image_id != item.id:
+            raise InvalidInput(f"prediction {ref.prediction!r} belongs to image {kept.image_id}, not {item.id}")
+        if not 0 <= ref.candidate < len(kept.logits):
+            raise InvalidInput(f"mask_input.candidate {ref.candidate}: prediction {ref.prediction!r} has "
+                               f"candidates 0..{len(kept.logits) - 1}")
+        return kept.logits[ref.candidate][None].astype(np.float32)
+
+    @staticmethod
+    def _mask(rle: dict, item: ann.ImageItem, what: str) -> np.ndarray:
+        """(H, W) uint8 of an RLE that must have the image's size."""
+        if list(rle["size"]) != [item.height, item.width]:
+            raise InvalidInput(f"{what}: mask size {list(rle['size'])} (height, width) does not match "
+                               f"{item.file_name}, expected [{item.height}, {item.width}]; a brush stroke "
+                               "must be clipped to the image")
+        return masks.decode(rle)
+
+    # -- writes (HTTP) ---------------------------------------------------------------------
+    def _annotation_of_dataset(self, annotation_id: int) -> int:
+        """The image id of an annotation of this dataset; NotFound otherwise."""
+        with session_scope() as session:
+            row = get_row(session, Annotation, annotation_id, f"no annotation with id {annotation_id} (deleted meanwhile?)")
+            image_id = int(row.image_id)
+        try:
+            self._image(image_id)
+        except NotFound:
+            raise NotFound(f"annotation {annotation_id} is not in dataset {self.dataset!r}") from None
+        return image_id
+
+    def _reply(self, annotation_id: int, image_id: int) -> AnnotationReply:
+        view = next(a for a in ann.list_annotations(image_id) if a.id == annotation_id)
+        return AnnotationReply(AnnotationData.of(view), self.revision)
+
+    def accept(self, request: AcceptRequest) -> AnnotationReply:
+        """``POST annotations``: store an accepted mask of ``class_id``, or replace the mask
+        of ``annotation_id`` (a refinement or a brush edit; it becomes accepted too)."""
+        item = self._image(request.image_id)
+        mask = self._mask(request.rle, item, "annotation")
+        with self._lock:
+            if request.annotation_id is not None:
+                owner = self._annotation_of_dataset(request.annotation_id)
+                if owner != item.id:
+                    raise InvalidInput(f"annotation {request.annotation_id} belongs to image {owner}, "
+                                       f"not to image {item.id}")
+                ann.update_annotation(request.annotation_id, class_id=request.class_id, mask=mask, status="accepted",
+                                      source=request.source, add_seconds=request.seconds)
+                annotation_id = request.annotation_id
+            else:
+                annotation_id = ann.add_annotation(image_id=item.id, class_id=request.class_id, mask=mask,
+                                                   source=request.source, status="accepted", author=self.author,
+                                                   seconds_spent=request.seconds, score=request.score)
+            self.class_id = request.class_id
+            self._bump()
+            return self._reply(annotation_id, item.id)
+
+    def update(self, annotation_id: int, request: UpdateRequest) -> AnnotationReply:
+        """``POST annotations/{id}``: re-class and / or re-status."""
+        with self._lock:
+            image_id = self._annotation_of_dataset(annotation_id)
+            ann.update_annotation(annotation_id, class_id=request.class_id, status=request.status)
+            self._bump()
+            return self._reply(annotation_id, image_id)
+
+    def delete(self, annotation_id: int) -> DeleteReply:
+        """``DELETE annotations/{id}``."""
+        with self._lock:
+            self._annotation_of_dataset(annotation_id)
+            ann.delete_annotation(annotation_id)
+            if self.selected_id == annotation_id:
+                self.selected_id = None
+            self._bump()
+            return DeleteReply(annotation_id, self.revision)
+
+    def create_class(self, request: CreateClassRequest) -> ClassReply:
+        """``POST classes``: a new class of the dataset (name rules: studio.classes); it
+        becomes the current class."""
+        with self._lock:
+            label = class_ops.add_class(dataset=self.dataset, name=request.name, color=request.color)
+            self.refresh()
+            self.class_id = int(label.id)  # type: ignore[arg-type]
+            listed = ClassData.listed(self.classes)
+            return ClassReply(next(c for c in listed if c.id == label.id), listed, self.revision)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _list_classes(dataset: str) -> list[LabelClass]:
+    """The dataset's object classes in display order (the 1-9 keys), background left out."""
+    return class_ops.list_classes(dataset=dataset, include_background=False)
+
+
+def _class_key(classes: list[LabelClass]) -> tuple:
+    return tuple((c.id, c.name, c.color, c.index) for c in classes)
+
+
+def _embedding_problem(segmenter: Segmenter, embedding: Embedding, image_size: tuple[int, int]) -> str | None:
+    """Why a (cached) embedding cannot serve this image, or None."""
+    if embedding.image_size != image_size:
+        return f"computed for a {embedding.image_size} image, expected {image_size}"
+    if segmenter.kind != "sam":
+        return None
+    features, size = embedding.arrays.get("features"), embedding.arrays.get("input_size")
+    if features is None or tuple(features.shape) != SAM_FEATURES or size is None or size.shape != (2,):
+        return (f"expected features {SAM_FEATURES} and input_size (2,), got "
+                f"{None if features is None else tuple(features.shape)} and {None if size is None else size.shape}")
+    if not np.isfinite(features).all():
+        return "features hold NaN or infinite values"
+    return None
+
+
+__all__ = ["KEEP_PREDICTIONS", "EmbeddingPayload", "LabelWorkspace"]

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute
 
 PREFIX = "/studio-api"  # every route of the studio's components starts with this
 
-ROUTE_MODULES: tuple[str, ...] = ("studio_ui.web.thumbnails", "studio_ui.web.assets")  # "studio_ui.web.<feature>" modules, each with routes()
+ROUTE_MODULES: tuple[str, ...] = ("studio_ui.web.thumbnails", "studio_ui.web.label_api", "studio_ui.web.assets")  # "studio_ui.web.<feature>" modules, each with routes()
 
 
 def routes() -> list[BaseRoute]:

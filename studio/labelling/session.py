@@ -1,4 +1,4 @@
-"""Click labelling without the UI: the undoable prompt history of one object, and drawing.
+"""The undoable prompt history of one object (the server-side mirror of the canvas's own).
 
 ``PromptSession`` holds what the annotator did to outline one object on one image (points,
 boxes) and the segmenter's answer after each step, so undo and redo are instant (nothing is
@@ -6,9 +6,9 @@ recomputed) and each new click refines the previous answer (its logits go back i
 ``mask_input``). The first prompt element gives 3 candidate masks to cycle through (a
 single click is ambiguous: part, object, group); later steps give SAM's single refined mask.
 
-``OverlayRenderer`` draws the image at display size with the accepted annotations, the
-current mask, its outline, the points and the box. The annotations layer is cached, so a
-click only redraws the current mask.
+The canvas keeps the same history in the browser (its first step asks for the 3 candidates,
+later steps send the chosen candidate's logits back as ``mask_input``); ``PromptSession`` is
+the reference it mirrors, used by tests, benchmarks and the server path's parity checks.
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from studio.colors import hex_to_rgb
 from studio.segment.base import LOW_RES, Embedding, Prediction, Prompt, Segmenter
 
 MAX_HISTORY = 50  # prompt steps kept for undo (each holds its prediction)
-POSITIVE_RGB = (40, 220, 60)
-NEGATIVE_RGB = (235, 40, 40)
 
 
 @dataclass(frozen=True)
@@ -157,72 +154,3 @@ class PromptSession:
         if self.candidates:
             self.candidate = (self.candidate + delta) % self.candidates
         return self.candidate
-
-
-class OverlayRenderer:
-    """Draws one image at display size (longest side <= ``max_side``) with overlays.
-
-    Coordinates from the browser (display pixels) map back with :meth:`to_image`.
-    """
-
-    def __init__(self, image: np.ndarray, max_side: int = 1024) -> None:
-        h, w = image.shape[:2]
-        self.image_size = (h, w)
-        self.scale = min(1.0, max_side / max(h, w))
-        self.display_size = (max(int(round(h * self.scale)), 1), max(int(round(w * self.scale)), 1))
-        dh, dw = self.display_size
-        self.base = image if self.scale == 1.0 else cv2.resize(image, (dw, dh), interpolation=cv2.INTER_AREA)
-        self._layer_key: tuple | None = None
-        self._layer = self.base
-
-    def to_image(self, x: float, y: float) -> tuple[float, float]:
-        """Display pixel -> image pixel (clipped to the image)."""
-        h, w = self.image_size
-        return (float(np.clip(x / self.scale, 0, w - 1)), float(np.clip(y / self.scale, 0, h - 1)))
-
-    def _small(self, mask: np.ndarray) -> np.ndarray:
-        if self.scale == 1.0:
-            return mask.astype(bool, copy=False)
-        dh, dw = self.display_size
-        return cv2.resize(mask.astype(np.uint8), (dw, dh), interpolation=cv2.INTER_NEAREST) > 0
-
-    def annotations_layer(self, layers: list[tuple[int, np.ndarray | dict, str, float]]) -> np.ndarray:
-        """The base image with filled, outlined annotations: ``(key, mask or RLE, "#rrggbb",
-        alpha)`` each; cached while the keys, colours and alphas stay the same."""
-        key = tuple((k, c, a) for k, _, c, a in layers)
-        if key == self._layer_key:
-            return self._layer
-        from studio import masks as mask_codec
-
-        smalls = [self._small(mask_codec.decode(m).astype(bool) if isinstance(m, dict) else m) for _, m, _, _ in layers]
-        canvas = self.base.astype(np.float32)
-        for small, (_, _, color, alpha) in zip(smalls, layers):
-            rgb = np.array(hex_to_rgb(color), np.float32)
-            canvas[small] = canvas[small] * (1 - alpha) + rgb * alpha
-        layer = canvas.astype(np.uint8)
-        for small, (_, _, color, _) in zip(smalls, layers):
-            contours, _ = cv2.findContours(small.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-            cv2.drawContours(layer, contours, -1, hex_to_rgb(color), 1, cv2.LINE_8)
-        self._layer_key, self._layer = key, layer
-        return layer
-
-    def render(self, layers: list[tuple[int, np.ndarray | dict, str, float]], mask: np.ndarray | None = None,
-               color: str = "#ffcc00", steps: list[PromptStep] | None = None) -> np.ndarray:
-        """(dh, dw, 3) uint8: annotations, the current ``mask`` (filled + white-edged outline),
-        positive (green) / negative (red) points and the box."""
-        out = self.annotations_layer(layers).copy()
-        if mask is not None and mask.any():
-            small = self._small(mask)
-            rgb = np.array(hex_to_rgb(color), np.float32)
-            out[small] = (out[small].astype(np.float32) * 0.45 + rgb * 0.55).astype(np.uint8)
-            contours, _ = cv2.findContours(small.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-            cv2.drawContours(out, contours, -1, (255, 255, 255), 2, cv2.LINE_AA)
-        for step in steps or []:
-            if step.kind == "box" and step.box is not None:
-                x0, y0, x1, y1 = (int(round(v * self.scale)) for v in step.box)
-                cv2.rectangle(out, (x0, y0), (x1, y1), (255, 255, 255), 2, cv2.LINE_AA)
-            elif step.kind == "point":
-                centre = (int(round(step.x * self.scale)), int(round(step.y * self.scale)))
-                cv2.circle(out, centre, 7, (255, 255, 255), -1, cv2.LINE_AA)
-                cv2.circle(out, centre, 5, POSITIVE_RGB if step.positive else NEGATIVE_RGB, -1, cv2.LINE_AA)
-        return out
