@@ -60,6 +60,7 @@ def running_studio(root: Path, *setup: list[str], worker: bool = True, env: dict
     group (``studio serve`` starts Streamlit as its child), and every group is stopped on exit
     (SIGTERM, then SIGKILL after a bounded wait: studio.processes; longer than `studio serve`'s own, so
     it stops Streamlit first): no server outlives the block."""
+    root.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **studio_env_vars(root), "PYTHONUNBUFFERED": "1", **(env or {})}
     studio = [sys.executable, "-m", "studio.cli"]
     demo = [["demo", "--images", str(demo_images)]] if demo_images else []
