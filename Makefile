@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STUDIO := $(VENV)/bin/studio
-STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# ORT=gpu|cpu: which onnxruntime build to install (default gpu when nvidia-smi is present, else cpu)
+ORT    ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)-$(ORT)
 PORT   ?= 8501
 # the labelling canvas (frontend/canvas, TypeScript): npm ci when the lockfile changes, a
 # build into studio_ui/canvas/dist/ when its sources change
@@ -19,8 +21,10 @@ NEED_NODE  := command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e '.[test]'
-	$(PY) -c "from torchvision.ops import nms; import cv2, pycocotools, huey"  # the stack imports
+	# the two onnxruntime builds write one module folder: remove the other build first
+	$(PY) -m pip uninstall --quiet --yes $(if $(filter gpu,$(ORT)),onnxruntime,onnxruntime-gpu) 2>/dev/null || true
+	$(PY) -m pip install --quiet -e '.[test,$(ORT)]'
+	$(PY) -c "from torchvision.ops import nms; import cv2, pycocotools, huey, onnxruntime"  # the stack imports
 	rm -f $(VENV)/.installed-*; touch $@
 
 $(CANVAS)/node_modules/.package-lock.json: $(CANVAS)/package-lock.json
