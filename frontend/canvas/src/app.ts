@@ -92,6 +92,7 @@ export class CanvasApp {
   private pointerInside = false;
   private pointer: { sx: number; sy: number } | null = null;
   private fitted = false;
+  private fixedHeight: number | null = null; // data.settings.height, CSS px
 
   // hover preview (browser SAM only)
   private preview: { x: number; y: number; prediction: Prediction; sprite: MaskSprite | null } | null = null;
@@ -136,8 +137,8 @@ export class CanvasApp {
     if (setTrigger) this.setTrigger = setTrigger;
     if (!previous || previous.api !== data.api) this.api = new Api(data.api);
     this.hub.configure(data.segmenter);
-    const height = data.settings?.height;
-    if (height) (this.ui.root.style as CSSStyleDeclaration).setProperty("--sc-height", `${height}px`);
+    this.fixedHeight = data.settings?.height ?? null;
+    this.fitHeight();
     if (!previous || previous.settings?.opacity !== data.settings?.opacity) {
       if (typeof data.settings?.opacity === "number") this.opacity = data.settings.opacity;
     }
@@ -516,7 +517,16 @@ export class CanvasApp {
     el.addEventListener("auxclick", (e) => e.preventDefault());
     const resize = new ResizeObserver(() => this.onResize());
     resize.observe(this.ui.stage);
-    this.cleanups.push(() => resize.disconnect());
+    // the page around us changes (content above grows, the window resizes): refit the height
+    const page = new ResizeObserver(() => this.fitHeight());
+    page.observe(document.documentElement);
+    const onWindow = (): void => this.fitHeight();
+    window.addEventListener("resize", onWindow);
+    this.cleanups.push(() => {
+      resize.disconnect();
+      page.disconnect();
+      window.removeEventListener("resize", onWindow);
+    });
     this.cleanups.push(
       captureKeys({
         action: (a, e) => this.onAction(a, e.timeStamp),
@@ -529,6 +539,18 @@ export class CanvasApp {
         },
       }),
     );
+  }
+
+  /** The stage's height: data.settings.height, else what fits the window below the stage's
+   * top (in page coordinates, so scrolling does not change it), at least 360 CSS px. */
+  fitHeight(): void {
+    let height = this.fixedHeight;
+    if (!height) {
+      const top = this.ui.stage.getBoundingClientRect().top + window.scrollY;
+      height = Math.max(Math.round(window.innerHeight - top - 40), 360);
+    }
+    const value = `${height}px`;
+    if (this.ui.root.style.getPropertyValue("--sc-height") !== value) this.ui.root.style.setProperty("--sc-height", value);
   }
 
   private onResize(): void {
