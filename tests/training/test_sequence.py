@@ -52,8 +52,8 @@ def test_sign_classifiers_learn_synthetic_signs_and_register(studio_env: dict[st
     config = _config(architecture, "signs")  # no dataset_version: the run takes a snapshot
     outcome = run_training(config, f"seq-{architecture}")
     result, version = outcome.result, outcome.version
-    assert config.dataset_version == 1 and list_versions("signs") == [1]
-    assert config.backbone == ""  # the image-net default backbone does not apply
+    assert version.config["dataset_version"] == 1 and list_versions("signs") == [1]  # the run's own copy of the config
+    assert version.config["backbone"] == ""  # the image-net default backbone does not apply
     accuracies = [h.metrics["accuracy"] for h in result.history]
     assert result.best_metric >= 0.9, accuracies  # 6 glosses: chance is 1/6
     assert max(h.metrics["category_accuracy"] for h in result.history) >= 0.8
