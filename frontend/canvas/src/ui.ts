@@ -260,6 +260,7 @@ export class Ui {
         ),
         button(
           { class: `sc-btn${m.showRejected ? " sc-on" : ""}`, title: "show rejected objects", onclick: () => a.toggleRejected() },
+          icon(ICONS.reject),
           h("span", { class: "sc-label" }, "rejected"),
         ),
         helpButton,
