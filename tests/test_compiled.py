@@ -113,6 +113,25 @@ def test_the_predictor_pads_images_of_several_sizes_into_one_bucket(module_studi
     assert counter.frame_count == 1 and runner.state().shapes == ((1, 3, 64, 64),)
 
 
+def test_yolo_traces_into_one_graph(module_studio: Path) -> None:
+    """YOLOv8n-seg's anchors are built from its strides: as tensors they make dynamo give up
+    (the runner hands it Python floats), so the whole network compiles as one graph and gives
+    the eager outputs."""
+    from torch._dynamo.testing import CompileCounter
+
+    from tests.test_inference import yolo_version
+
+    torch._dynamo.reset()
+    version = yolo_version(module_studio)
+    counter = CompileCounter()
+    runner = CompiledRunner(load_network(version), torch.device("cpu"), compiler=counting_compiler(counter))
+    eager = load_predictor(version, device="cpu", compile=False)
+    x = torch.rand(1, 3, 128, 128)
+    got, expected = runner(x), eager.run_network(x)
+    assert runner.state().status == "ready", runner.state().reason
+    assert counter.frame_count == 1 and all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
 def test_a_model_that_does_not_compile_runs_eagerly_with_the_reason_logged(cache_env: Path,
                                                                            caplog: pytest.LogCaptureFixture) -> None:
     torch._dynamo.reset()

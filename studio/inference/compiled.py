@@ -208,6 +208,20 @@ def inference_dtype(device: Any, task: str) -> Any:
     return torch.bfloat16
 
 
+def _python_strides(module: Any) -> None:
+    """Detection heads (ultralytics ``Detect``: a ``stride`` tensor beside ``anchors``) get their
+    strides as a tuple of floats. Their anchors are built with ``new_full(..., stride[i])``; a
+    tensor element there is a data-dependent scalar that dynamo cannot keep in one graph
+    (``PendingUnbackedSymbolNotFound`` on torch 2.13), a Python float is a constant. Done after
+    the last ``.to()`` (ultralytics' ``_apply`` expects a tensor there)."""
+    import torch
+
+    for m in module.modules():
+        stride = getattr(m, "stride", None)
+        if isinstance(stride, torch.Tensor) and stride.ndim == 1 and hasattr(m, "anchors"):
+            m.stride = tuple(float(s) for s in stride.tolist())
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -240,6 +254,7 @@ class CompiledRunner:
             module = module.to(memory_format=torch.channels_last)
         for p in module.parameters():
             p.requires_grad_(False)
+        _python_strides(module)
         self.module = module
         self.backend = backend
         if options is None:
