@@ -51,3 +51,18 @@ def test_a_clip_dataset_trains_the_frame_cnn_gru(demo_studio: dict[str, str]) ->
     config = job.params["config"]
     assert (config["architecture"], config["dataset"], config["dataset_version"], config["image_size"]) == (
         "frame_cnn_gru", "waves", 1, 32)  # the clip dataset's version, fixed when queued
+
+
+def test_the_models_page_shows_a_classical_version_and_offers_its_arrays(demo_studio: dict[str, str]) -> None:
+    from studio.datasets import snapshot
+    from studio.training.config import TrainConfig
+    from studio.training.run import run_training
+
+    config = TrainConfig(task="classification", architecture="classical_svm", backbone="", dataset="shelves",
+                         dataset_version=snapshot("shelves").version, image_size=32)
+    name = run_training(config, "page-classical").version.name
+    at = open_page("app_pages/models.py")
+    assert at.selectbox(key="models_version").value == name
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert any(label.startswith("classical: classical.npz") for label in labels), labels
+    assert not any(label.startswith("last") for label in labels)

@@ -146,6 +146,11 @@ def test_classical_models_train_as_jobs_and_are_evaluated_compared_and_exported(
     assert export_onnx(forest.name).registered
     with pytest.raises(InvalidInput, match="not a PyTorch network: there is nothing for TorchScript to trace"):
         export_torchscript(svm.name)
+    from studio.benchmarking import benchmark
+
+    for runtime in ("torch", "onnx"):  # features + classifier per batch of crops, like any version's forward pass
+        timing = benchmark(svm.name, runtime, batch_size=4, size=32, warmup=1, iters=3)
+        assert timing.latency_mean_ms > 0 and timing.size == (32, 32)
 
 
 @pytest.mark.parametrize("overrides, message", [
