@@ -738,7 +738,8 @@ export class CanvasApp {
       let path = "browser";
       if (reuse && spec.multimask && spec.points.length === 1) prediction = await reuse.catch(() => null);
       if (!prediction) {
-        const out = await this.hub.decode(this.api, session.imageId, this.embeddingUrl(), spec);
+        const size: [number, number] | undefined = this.imageInfo ? [this.imageInfo.height, this.imageInfo.width] : undefined;
+        const out = await this.hub.decode(this.api, session.imageId, this.embeddingUrl(), spec, size);
         prediction = out.prediction;
         path = out.path;
       }
@@ -885,7 +886,8 @@ export class CanvasApp {
       while (this.hoverWanted && this.previewAllowed()) {
         const want = this.hoverWanted;
         this.hoverWanted = null;
-        const emb = await getEmbedding(url).catch(() => null);
+        const info = this.imageInfo;
+        const emb = info ? await this.hub.embedding(url, [info.height, info.width]) : null;
         if (!emb || url !== this.embeddingUrl()) break;
         const session = this.session;
         const spec = session.promptWith({ kind: "point", x: want.x, y: want.y, positive: true });

@@ -109,16 +109,26 @@ export class DecoderHub {
     this.onChange();
   }
 
-  /** The embedding of `imageId` for the browser path, or null (server path for it). */
-  async embedding(url: string | null): Promise<Embedding | null> {
+  /** The embedding at `url` for the browser path, or null (server path for it). With
+   * `imageSize` ([H, W] of the open image), an embedding of another size or of another
+   * segmenter is refused with a note. */
+  async embedding(url: string | null, imageSize?: [number, number]): Promise<Embedding | null> {
     if (!url || this.status === "failed" || this.status === "none") return null;
     const pending = !embeddingCache.has(url);
+    const noteBefore = this.note;
     if (pending) {
       this.waitingFor = url;
       this.onChange();
     }
     try {
       const emb = await getEmbedding(url);
+      const id = this.segmenter?.id;
+      if (imageSize && (emb.imageSize[0] !== imageSize[0] || emb.imageSize[1] !== imageSize[1])) {
+        throw new Error(`it is for a ${emb.imageSize[1]}x${emb.imageSize[0]} image, this one is ${imageSize[1]}x${imageSize[0]}`);
+      }
+      if (id && emb.segmenterId && emb.segmenterId !== id) {
+        throw new Error(`it was computed by ${emb.segmenterId}, not by ${id}`);
+      }
       if (this.note?.startsWith("the image embedding")) this.note = null;
       return emb;
     } catch (err) {
@@ -126,7 +136,7 @@ export class DecoderHub {
       return null;
     } finally {
       if (pending && this.waitingFor === url) this.waitingFor = null;
-      this.onChange();
+      if (pending || this.note !== noteBefore) this.onChange();
     }
   }
 
@@ -148,10 +158,11 @@ export class DecoderHub {
     imageId: number,
     embeddingUrl: string | null,
     spec: PromptSpec,
+    imageSize?: [number, number],
   ): Promise<{ prediction: Prediction; path: "browser" | "server" }> {
     const kind = this.segmenter?.kind ?? "fallback";
     const decoder = await this.ready();
-    const emb = decoder ? await this.embedding(embeddingUrl) : null;
+    const emb = decoder ? await this.embedding(embeddingUrl, imageSize) : null;
     if (decoder && emb) {
       try {
         return { prediction: await decoder.decode(emb, spec), path: "browser" };

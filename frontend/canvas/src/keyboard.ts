@@ -45,16 +45,19 @@ export const SHORTCUTS: [string, string][] = [
   ["N / P / U", "next / previous / next-to-do image (page buttons)"],
 ];
 
-const TYPING_TAGS = new Set(["INPUT", "TEXTAREA", "SELECT"]);
+// <input> types that take no text: a focused slider or checkbox must not swallow shortcuts
+const NON_TEXT_INPUTS = new Set(["range", "checkbox", "radio", "button", "submit", "reset", "color", "file", "image"]);
 
-/** True when the event comes from a place where people type. */
+/** True when the event comes from a place where people type (a text input, textarea,
+ * select or editable element, also inside shadow roots). */
 export function isTyping(e: Event): boolean {
   const path = typeof e.composedPath === "function" ? e.composedPath() : [];
   const targets = path.length ? path : [e.target];
   for (const t of targets) {
     const el = t as HTMLElement | null;
     if (!el || !el.tagName) continue;
-    if (TYPING_TAGS.has(el.tagName) || el.isContentEditable) return true;
+    if (el.tagName === "INPUT" && !NON_TEXT_INPUTS.has((el as HTMLInputElement).type)) return true;
+    if (el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable) return true;
   }
   return false;
 }

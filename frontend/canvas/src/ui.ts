@@ -204,6 +204,7 @@ export class Ui {
       tabindex: -1,
     });
     size.addEventListener("input", () => a.brushSize(Number(size.value)));
+    size.addEventListener("change", () => size.blur());
     const opacity = h("input", {
       type: "range",
       min: 0,
@@ -216,6 +217,7 @@ export class Ui {
       tabindex: -1,
     });
     opacity.addEventListener("input", () => a.opacity(Number(opacity.value) / 100));
+    opacity.addEventListener("change", () => opacity.blur()); // the page's own keys (N / P / U) too
     const helpButton = button({ class: "sc-btn", title: "keyboard shortcuts", onclick: () => this.toggleHelp() }, icon(ICONS.help));
     const parts: (Node | null)[] = [
       h(
@@ -320,7 +322,10 @@ export class Ui {
         select.prepend(h("option", { value: "", selected: true }, o.className));
       }
       select.addEventListener("click", (e) => e.stopPropagation());
-      select.addEventListener("change", () => select.value && a.setObjectClass(o.id, Number(select.value)));
+      select.addEventListener("change", () => {
+        if (select.value) a.setObjectClass(o.id, Number(select.value));
+        select.blur(); // the shortcuts work again at once
+      });
       const row = h(
         "div",
         {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { keyAction } from "../src/keyboard";
+import { isTyping, keyAction } from "../src/keyboard";
 
 const key = (k: string, mods: Partial<{ ctrlKey: boolean; metaKey: boolean; altKey: boolean; shiftKey: boolean }> = {}) =>
   keyAction({ key: k, ctrlKey: false, metaKey: false, altKey: false, shiftKey: false, ...mods });
@@ -31,4 +31,16 @@ test("N / P / U (the page's buttons), browser shortcuts and Alt combinations are
   assert.equal(key("r", { metaKey: true }), null);
   assert.equal(key("1", { altKey: true }), null);
   assert.equal(key("Tab"), null);
+});
+
+test("typing places: text inputs, textareas, selects, editable elements; not sliders or checkboxes", () => {
+  const event = (el: Partial<HTMLInputElement>) => ({ composedPath: () => [el], target: el }) as unknown as Event;
+  assert.equal(isTyping(event({ tagName: "INPUT", type: "text" })), true);
+  assert.equal(isTyping(event({ tagName: "INPUT", type: "search" })), true);
+  assert.equal(isTyping(event({ tagName: "TEXTAREA" })), true);
+  assert.equal(isTyping(event({ tagName: "SELECT" })), true);
+  assert.equal(isTyping(event({ tagName: "DIV", isContentEditable: true })), true);
+  assert.equal(isTyping(event({ tagName: "INPUT", type: "range" })), false);
+  assert.equal(isTyping(event({ tagName: "INPUT", type: "checkbox" })), false);
+  assert.equal(isTyping(event({ tagName: "CANVAS" })), false);
 });
