@@ -965,10 +965,13 @@ export class CanvasApp {
     const session = this.session;
     const imageId = this.imageInfo?.id;
     if (imageId === undefined) return false;
+    const color = this.classColor(classId);
+    const working = this.workingSprite;
     const pending: Pending = {
       key: this.nextPendingKey--,
       replaces: session.editingAnnotationId,
-      sprite: new MaskSprite(mask, this.classColor(classId)),
+      // the working mask's sprite (fill and outline already built) when it has the colour
+      sprite: working && working.mask === mask && working.color === color ? working : new MaskSprite(mask, color),
       classId,
     };
     // ready for the next object now; the POST finishes in the background
@@ -981,6 +984,7 @@ export class CanvasApp {
     this.invalidate("scene", "overlay", "ui");
     this.busy++;
     try {
+      await this.nextFrame(); // ready on screen before the mask is encoded and sent
       const reply = await this.api.createAnnotation({
         image_id: imageId,
         class_id: classId,
