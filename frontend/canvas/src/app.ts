@@ -950,7 +950,8 @@ export class CanvasApp {
     if (!mask) {
       const sel = this.selectedId !== null ? this.annotations.get(this.selectedId) : undefined;
       if (sel && sel.data.status !== "accepted") return this.updateAnnotation(sel.data.id, { status: "accepted" });
-      this.flash("nothing to accept yet: click inside an object first", "error");
+      this.flash(sel ? `#${sel.data.id} is already accepted: click, brush or erase to change it, Esc for a new object`
+                     : "nothing to accept yet: click inside an object first", "error");
       return false;
     }
     const classId = this.acceptClassId();
