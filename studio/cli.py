@@ -64,19 +64,20 @@ def demo(
     images: Annotated[int, typer.Option(help="number of generated shelf scenes")] = 24,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same images)")] = 0,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="only when the database has no dataset")] = False,
+    all_labelled: Annotated[bool, typer.Option("--all-labelled", help="import every scene's masks (default: "
+                                                                      "about half the scenes are left to label)")] = False,
 ) -> None:
-    """Generate synthetic shelf scenes with exact instance masks and import them."""
-    from studio.datasets import ingest_doc, list_datasets
-    from studio.demo import generate_demo
+    """Generate synthetic shelf scenes with exact instance masks and import them (about half left to label)."""
+    from studio.datasets import list_datasets
+    from studio.demo import load_demo
 
     ensure_db(create=True)
     if if_empty and list_datasets():
         typer.echo("database already has datasets; demo not loaded")
         return
-    folder = get_settings().data_dir / "demo" / f"{name}-seed{seed}-{images}"
     with tqdm_progress("demo") as progress:
-        doc = generate_demo(folder, n_images=images, seed=seed)
-        report = ingest_doc(doc, dataset=name, progress=progress)
+        report = load_demo(dataset=name, n_images=images, seed=seed, progress=progress,
+                           **({"labelled_fraction": 1.0} if all_labelled else {}))
     typer.echo(f"dataset {name!r}: {report.images_added} images, {report.annotations_added} annotations")
 
 
