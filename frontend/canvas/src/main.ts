@@ -4,7 +4,7 @@
 // updated in place: prompts in progress survive reruns, a new image id swaps the image.
 
 import { CanvasApp } from "./app";
-import { installHook } from "./testHook";
+import { installHook, uninstallHook } from "./testHook";
 import type { CanvasData, ComponentArgs } from "./types";
 import css from "./styles.css";
 
@@ -45,4 +45,5 @@ function destroy(host: HTMLElement | ShadowRoot): void {
   if (!known) return;
   known.app.destroy();
   apps.delete(host);
+  uninstallHook(known.app);
 }

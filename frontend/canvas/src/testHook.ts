@@ -45,7 +45,22 @@ export interface StudioCanvasHook {
   decode(prompt: DecodePrompt): Promise<DecodeResult>;
 }
 
+const hooks = new WeakMap<CanvasApp, StudioCanvasHook>();
+
+type HookWindow = { __studioCanvas?: StudioCanvasHook };
+
+/** Remove window.__studioCanvas when it belongs to `app` (unmounted). */
+export function uninstallHook(app: CanvasApp): void {
+  const w = window as unknown as HookWindow;
+  if (w.__studioCanvas && w.__studioCanvas === hooks.get(app)) delete w.__studioCanvas;
+}
+
 export function installHook(app: CanvasApp): StudioCanvasHook {
+  const known = hooks.get(app);
+  if (known) {
+    (window as unknown as HookWindow).__studioCanvas = known;
+    return known;
+  }
   const decodes: Float32Array[][] = [];
   const stageOrigin = (): [number, number] => {
     const r = app.ui.overlay.getBoundingClientRect();
@@ -127,6 +142,7 @@ export function installHook(app: CanvasApp): StudioCanvasHook {
       return { id: decodes.length - 1, masks, scores: indices.map((k) => raw.scores[k]), ms: performance.now() - t0 };
     },
   };
-  (window as unknown as { __studioCanvas: StudioCanvasHook }).__studioCanvas = hook;
+  hooks.set(app, hook);
+  (window as unknown as HookWindow).__studioCanvas = hook;
   return hook;
 }
