@@ -118,20 +118,28 @@ def configure_compile_cache() -> Path:
     import torch
     import torch._dynamo
     import torch._inductor.config as inductor_config
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # older torch: the same default
+        import getpass
+        import tempfile
+
+        def default_cache_dir() -> str:
+            return os.path.join(tempfile.gettempdir(), "torchinductor_" + getpass.getuser())
 
     ours = compile_cache_dir()
     current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    studio_caches = (ours.parent,)
     user_chose = current is not None and Path(current) != Path(default_cache_dir()) \
-        and not any(Path(current).is_relative_to(p) for p in studio_caches)
+        and not Path(current).is_relative_to(ours.parent)
     folder = Path(current) if user_chose else ours
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
     if not user_chose or "TRITON_CACHE_DIR" not in os.environ:
         os.environ["TRITON_CACHE_DIR"] = str(folder / "triton")
     inductor_config.fx_graph_cache = True
-    torch._dynamo.config.recompile_limit = max(int(torch._dynamo.config.recompile_limit), RECOMPILE_LIMIT)
+    name = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
+    setattr(torch._dynamo.config, name, max(int(getattr(torch._dynamo.config, name)), RECOMPILE_LIMIT))
     return folder
 
 
@@ -284,7 +292,8 @@ class CompiledRunner:
     def provider(self) -> str:
         """"torch compiled (inductor, CUDA graphs, bf16, channels_last)" or "torch eager ... (fallback)"."""
         dtype = str(self.dtype).replace("torch.", "")
-        parts = [self.backend] + (["CUDA graphs"] if self.options.get("triton.cudagraphs") else []) + [dtype] \
+        parts = [self.backend] + (["CUDA graphs"] if self.options.get("triton.cudagraphs") else []) \
+            + (["frozen weights"] if self.options.get("freezing") else []) + [dtype] \
             + (["channels_last"] if self.channels_last else [])
         if self._track.status == "fallback":
             return f"torch eager {dtype} (compile failed)"

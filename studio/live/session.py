@@ -14,12 +14,12 @@ CAMERA_SIZE = (480, 640)  # (H, W) of the page's webcam frames: what the warm-up
 
 
 def model_slot(ref: str | int, runtime: str = "torch", device: str | None = None, label: str | None = None,
-               tag: str = "") -> Slot:
+               tag: str = "", compile: bool | None = None) -> Slot:
     """A pipeline slot running the model version ``ref`` (loaded once per process, cached);
-    its ``warmup`` line is the predictor's warm-up state."""
+    its ``warmup`` line is the predictor's warm-up state. ``compile``: None = STUDIO_COMPILE."""
     from studio.inference import load_predictor
 
-    predictor = load_predictor(ref, runtime=runtime, device=device)
+    predictor = load_predictor(ref, runtime=runtime, device=device, compile=compile)
     version = predictor.version
     if version.task not in LIVE_TASKS:
         raise InvalidInput(f"{version.name} is a {version.task} model; the live view runs {', '.join(LIVE_TASKS)} "
