@@ -12,13 +12,16 @@ Usage (shapes and formats)::
                                 mask_input=prediction.best_logits()))
 
 ``set_image`` is the slow step (SAM's image encoder); ``predict`` is meant to run per click.
-Embeddings can be cached (``studio.segment.cache``): ``Segmenter.id`` names the model *and*
+Many images at once: ``compute_embeddings(images)`` (one batch through SAM's encoder), or the
+two halves a pipeline spreads over threads: ``prepare(image)`` (CPU work: checks, resizing;
+thread-safe) and ``embed_prepared(prepared)`` (the encoder). Embeddings can be cached (``studio.segment.cache``): ``Segmenter.id`` names the model *and*
 its weights, so an embedding is never served to a segmenter it was not computed by.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -144,12 +147,26 @@ class Prediction:
         return self.logits[i][None].astype(np.float32)
 
 
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image made ready for a segmenter's encoder by ``Segmenter.prepare``.
+
+    pixels: what the encoder step takes (SAM: (h, w, 3) uint8 RGB resized to longest side
+        1024; others: the image itself)
+    image_size: (H, W) of the original image
+    """
+
+    pixels: np.ndarray
+    image_size: tuple[int, int]
+
+
 class Segmenter(abc.ABC):
     """A promptable segmenter. Subclasses set ``id``, ``name`` and ``kind``."""
 
     id: str  # stable: model + weights (e.g. "sam-vit_b-01ec64d29a2f"); part of the embedding cache key
     name: str  # for people: "SAM vit_b (CPU)", "Fallback: GrabCut (no SAM checkpoint found)"
     kind: SegmenterKind
+    batch_size: int = 1  # images per embed_prepared call that pay off (SAM on CUDA: 8; a CPU gains nothing)
 
     @abc.abstractmethod
     def compute_embedding(self, image: np.ndarray) -> Embedding:
@@ -165,6 +182,22 @@ class Segmenter(abc.ABC):
         """Checked ``compute_embedding`` (callers that can use the cache go through it)."""
         check_image(image)
         return self.compute_embedding(image)
+
+    def prepare(self, image: np.ndarray) -> PreparedImage:
+        """The CPU half of an embedding (checks; SAM: the resize), safe to call from many
+        threads: image (H, W, 3) uint8 RGB -> PreparedImage."""
+        check_image(image)
+        return PreparedImage(image, (int(image.shape[0]), int(image.shape[1])))
+
+    def embed_prepared(self, prepared: Sequence[PreparedImage], pad_to: int | None = None) -> list[Embedding]:
+        """The encoder half: one Embedding per prepared image, in order. ``pad_to``: a batch
+        size to pad a short batch to where that saves work (a compiled encoder keeps one graph
+        per batch size); ignored here."""
+        return [self.compute_embedding(p.pixels) for p in prepared]
+
+    def compute_embeddings(self, images: Sequence[np.ndarray], pad_to: int | None = None) -> list[Embedding]:
+        """``compute_embedding`` of each image, as one batch where the segmenter can (SAM)."""
+        return self.embed_prepared([self.prepare(image) for image in images], pad_to)
 
     def _check(self, embedding: Embedding, prompt: Prompt) -> None:
         if embedding.segmenter_id != self.id:

@@ -14,7 +14,9 @@ drops an entry a caller found unusable (wrong shapes).
 embeddings: info, clear and eviction skip that folder.
 
 Thread-safe; the same key asked for by two threads at once is computed once (the second
-waits). Several processes may share the folder (renames are atomic).
+waits). A batch computed elsewhere (studio.segment.batching) ``claim``s its keys first, so a
+``get_or_compute`` of one of them waits for the batch instead of computing it again. Several
+processes may share the folder (renames are atomic).
 """
 
 from __future__ import annotations
@@ -159,8 +161,10 @@ class EmbeddingCache:
         return self.path_for(*key).is_file()
 
     # -- writing -----------------------------------------------------------------------------
-    def put(self, content_hash: str, embedding: Embedding) -> Path:
-        """Store ``embedding`` (memory and disk, temp file + rename), then evict to budget."""
+    def put(self, content_hash: str, embedding: Embedding, *, remember: bool = True, evict: bool = True) -> Path:
+        """Store ``embedding`` (disk: fp16, temp file + rename; memory unless ``remember`` is
+        False), then evict to budget (unless ``evict`` is False: a batch writer calls
+        :meth:`evict` every so often instead of listing the folder after every file)."""
         key = (embedding.segmenter_id, content_hash.lower())
         path = self.path_for(*key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,9 +175,37 @@ class EmbeddingCache:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        self._remember(key, embedding)
-        self._evict(keep=path)
+        if remember:
+            self._remember(key, embedding)
+        if evict:
+            self._evict(keep=path)
         return path
+
+    def evict(self) -> int:
+        """Remove least recently used files until the folder is within budget; how many went."""
+        return self._evict()
+
+    def claim(self, segmenter_id: str, content_hash: str) -> bool:
+        """Mark the key as being computed by the caller (True), unless it is cached or already
+        being computed (False). Every claim must be followed by :meth:`release`; meanwhile a
+        ``get_or_compute`` of the key waits instead of computing it too."""
+        key = (segmenter_id, content_hash.lower())
+        _check_key(*key)
+        with self._lock:
+            if key in self._inflight or key in self._memory:
+                return False
+            self._inflight[key] = threading.Event()
+        if self.path_for(*key).is_file():
+            self.release(segmenter_id, content_hash)
+            return False
+        return True
+
+    def release(self, segmenter_id: str, content_hash: str) -> None:
+        """End a :meth:`claim` (stored or not): threads waiting for the key go on."""
+        with self._lock:
+            event = self._inflight.pop((segmenter_id, content_hash.lower()), None)
+        if event is not None:
+            event.set()
 
     def get_or_compute(self, segmenter: Segmenter, content_hash: str,
                        compute: Callable[[], Embedding]) -> tuple[Embedding, Source]:

@@ -208,3 +208,111 @@ def test_sdpa_attention_equals_segment_anything_attention(rel_pos: bool) -> None
         expected = attention(x)
         got = sdpa_attention_forward(attention, x)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+# ---- the batched path and how the encoder runs ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def batched(sam: SamSegmenter) -> list[Embedding]:
+    """One encoder call for two images: a portrait one first (other padding), then the session's
+    small image, whose single-path embedding is ``sam_embedding``."""
+    other = np.random.default_rng(2).integers(0, 256, (90, 37, 3), dtype=np.uint8)
+    return sam.compute_embeddings([other, small_image()])
+
+
+def test_batched_embeddings_equal_the_single_path(sam: SamSegmenter, sam_embedding: Embedding,
+                                                  batched: list[Embedding]) -> None:
+    assert [e.image_size for e in batched] == [(90, 37), SMALL]
+    assert batched[0].arrays["input_size"].tolist() == [1024, 421] and batched[0].segmenter_id == sam.id
+    assert batched[1].arrays["input_size"].tolist() == [768, 1024]
+    got, single = batched[1].arrays["features"], sam_embedding.arrays["features"]
+    assert got.shape == single.shape == (1, 256, 64, 64) and got.dtype == np.float32
+    # fp32: equal to float rounding; bf16 weights (this CPU, CUDA): within bf16's rounding of the
+    # same sums computed in another order: 2% of the largest feature
+    scale = float(np.abs(single).max())
+    tolerance = 2e-2 if sam.precision == "bf16" else 1e-4
+    assert float(np.abs(got - single).max()) <= tolerance * scale
+    a = sam.predict(sam_embedding, PROMPTS["box and points"])
+    b = sam.predict(batched[1], PROMPTS["box and points"])
+    assert (a.masks == b.masks).mean() > 0.99
+    assert not np.allclose(batched[0].arrays["features"], single)  # each image its own features
+
+
+def test_encoder_settings_by_device(sam: SamSegmenter) -> None:
+    from studio.segment.sam import native_bf16_cpu
+
+    assert sam.sdpa and not sam.compiled and sam.batch_size == 1  # a CPU: no compile, no batching
+    assert sam.precision == ("bf16" if native_bf16_cpu() else "fp32")
+    assert sam.runtime == f"{sam.precision} weights, SDPA attention, eager"
+    fp32 = SamSegmenter("vit_b", None, device="cpu", precision="fp32", compile=True)
+    assert fp32.id == sam.id and fp32.precision == "fp32" and fp32.compiled  # same weights, same cache key
+    with pytest.raises(InvalidInput, match="expected one of fp32, bf16"):
+        SamSegmenter("vit_b", None, precision="fp16")
+
+
+@pytest.fixture
+def tiny_encoder(monkeypatch: pytest.MonkeyPatch) -> SamSegmenter:
+    """A compiled-on-CPU SAM whose model (in a registry private to the test) has its image
+    encoder swapped for a small conv with the encoder's output shape: compiling vit_b itself
+    takes minutes on a CPU; the compile, padding and fallback logic is the same."""
+    import studio.segment.sam as sam_module
+
+    for name in ("_MODELS", "_COMPILED", "_COMPILE_LOCKS"):
+        monkeypatch.setattr(sam_module, name, {})
+    segmenter = SamSegmenter("vit_b", None, device="cpu", precision="fp32", compile=True)
+    torch.manual_seed(0)
+    segmenter.model.image_encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 256, 16, stride=16), torch.nn.GELU()).eval()
+    return segmenter
+
+
+def images3() -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    return [rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((40, 64, 3), (64, 40, 3), (30, 30, 3))]
+
+
+def test_compiled_encoder_equals_eager_and_reuses_its_graph(tiny_encoder: SamSegmenter) -> None:
+    """inductor on the CPU: outputs equal eager within 1e-5; a short batch padded to ``pad_to``
+    reuses the graph of that batch size (one compile for batches of 2 and 3 padded to 4)."""
+    from torch._dynamo.utils import counters
+
+    eager = SamSegmenter("vit_b", None, device="cpu", precision="fp32", compile=False)  # the same model
+    images = images3()
+    before = counters["stats"]["unique_graphs"]
+    first = tiny_encoder.compute_embeddings(images[:2], pad_to=4)
+    second = tiny_encoder.compute_embeddings(images, pad_to=4)
+    assert counters["stats"]["unique_graphs"] - before == 1
+    assert tiny_encoder.runtime == "fp32 weights, SDPA attention, torch.compile"
+    expected = eager.compute_embeddings(images)
+    for got, want in zip(first + second, expected[:2] + expected, strict=True):
+        np.testing.assert_allclose(got.arrays["features"], want.arrays["features"], atol=1e-5, rtol=1e-5)
+        assert got.arrays["input_size"].tolist() == want.arrays["input_size"].tolist()
+
+
+def test_a_compile_that_fails_runs_eager_and_says_why(tiny_encoder: SamSegmenter, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    def cannot(module: torch.nn.Module, **kwargs: object):  # noqa: ANN202
+        def run(x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("InductorError: no working C++ compiler found")
+        return run
+
+    monkeypatch.setattr(torch, "compile", cannot)
+    eager = SamSegmenter("vit_b", None, device="cpu", precision="fp32", compile=False)
+    with caplog.at_level("WARNING", logger="studio.segment.sam"):
+        got = tiny_encoder.compute_embeddings(images3()[:1])
+    assert "runs eager: torch.compile failed: RuntimeError: InductorError: no working C++ compiler" in caplog.text
+    assert tiny_encoder.runtime.endswith("eager (torch.compile failed: RuntimeError: InductorError: no working C++ "
+                                         "compiler found)")
+    np.testing.assert_array_equal(got[0].arrays["features"], eager.compute_embeddings(images3()[:1])[0].arrays["features"])
+
+
+def test_out_of_memory_in_the_compiled_encoder_is_not_a_compile_failure(tiny_encoder: SamSegmenter,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def oom(module: torch.nn.Module, **kwargs: object):  # noqa: ANN202
+        def run(x: torch.Tensor) -> torch.Tensor:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
+        return run
+
+    monkeypatch.setattr(torch, "compile", oom)
+    with pytest.raises(torch.OutOfMemoryError):
+        tiny_encoder.compute_embeddings(images3())
+    assert tiny_encoder.runtime.endswith("torch.compile")  # still compiled: the caller halves the batch
