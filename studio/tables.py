@@ -311,3 +311,57 @@ class ModelBenchmark(SQLModel, table=True):
     job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL",
                                   unique=True)  # a job's effect happens once
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ProductionSlot(SQLModel, table=True):
+    """The version in production for one (dataset, task): at most one per pair. The history of
+    promotions is ``Promotion``; a removed version leaves its slot empty (cascade)."""
+
+    __table_args__ = (UniqueConstraint("dataset", "task", name="uq_productionslot_dataset_task"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset: str  # the dataset name (image or keypoint dataset) the slot serves
+    task: str  # a Task value
+    model_version_id: int = Field(foreign_key="modelversion.id", index=True, ondelete="CASCADE")
+    promoted_at: datetime = Field(default_factory=utcnow)
+    note: str = ""
+
+
+class Promotion(SQLModel, table=True):
+    """One promotion to production (what the per-model changelog and the slot's history read)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset: str
+    task: str
+    model_version_id: int = Field(foreign_key="modelversion.id", index=True, ondelete="CASCADE")
+    replaced: str = ""  # the name of the version it took the slot from ("" when the slot was empty)
+    note: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Ranking(SQLModel, table=True):
+    """An order of a dataset's unlabelled images by a version's uncertainty (or two versions'
+    disagreement), most useful to label first (``studio.active``); the newest one per dataset is
+    the order "next to do" follows."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    method: str  # entropy | margin | disagreement
+    model: str  # the version's name (kept when the version is removed)
+    other_model: str = ""  # disagreement: the second version's name
+    model_version_id: int | None = Field(default=None, foreign_key="modelversion.id", ondelete="SET NULL")
+    image_count: int = 0
+    seconds: float = 0.0
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL",
+                               unique=True)  # a job's effect happens once
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RankedImage(SQLModel, table=True):
+    """One image of a ranking: its place (0 = label first) and score (higher = more uncertain)."""
+
+    __table_args__ = (Index("ix_rankedimage_ranking_position", "ranking_id", "position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ranking_id: int = Field(foreign_key="ranking.id", index=True, ondelete="CASCADE")
+    image_id: int = Field(foreign_key="image.id", index=True, ondelete="CASCADE")
+    position: int
+    score: float
