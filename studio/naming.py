@@ -9,6 +9,11 @@ One rule, used by messages, CLI output and pages:
 
 ``data_version("shelves", 3)`` -> ``"shelves (data v3)"``; ``data_versions([1, 2])`` ->
 ``"data v1, data v2"`` (a list after the dataset name is already said).
+
+Metrics are named for people the same way everywhere: ``metric_label("miou")`` -> ``"mIoU"``,
+``monitored_label("miou")`` -> ``"best val mIoU"`` (the metric that picked the checkpoint),
+``metrics_label("best_miou")`` -> ``"best val mIoU"``, ``metrics_label("val_pixel_accuracy")``
+-> ``"val pixel accuracy"`` (the keys of a model version's ``metrics``).
 """
 
 from __future__ import annotations
@@ -36,4 +41,36 @@ def model_semver(semver: str) -> str:
     return f"v{semver}"
 
 
-__all__ = ["data_version", "data_version_short", "data_versions", "model_semver"]
+METRIC_LABELS = {
+    "miou": "mIoU", "pixel_accuracy": "pixel accuracy", "mean_dice": "mean Dice", "accuracy": "accuracy",
+    "macro_f1": "macro F1", "weighted_f1": "weighted F1", "category_accuracy": "category accuracy",
+    "category_macro_f1": "category macro F1", "map50": "mask mAP50", "map": "mask mAP50-95",
+    "box_map50": "box mAP50", "ap": "mask AP", "ap50": "mask AP50", "ap75": "mask AP75",
+    "ms_per_image": "ms per image", "top3_accuracy": "top-3 accuracy", "top5_accuracy": "top-5 accuracy",
+}
+
+
+def metric_label(metric: str) -> str:
+    """``"mIoU"`` for ``"miou"``; a metric without a known label reads with spaces for ``_``."""
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def monitored_label(metric: str) -> str:
+    """``"best val mIoU"``: the monitored metric of a training run, measured on the val split."""
+    return f"best val {metric_label(metric)}"
+
+
+def metrics_label(key: str) -> str:
+    """People's name of a model version's metrics key: ``best_miou`` -> ``best val mIoU``,
+    ``val_miou`` -> ``val mIoU``, ``eval_miou`` -> ``val mIoU (Evaluate)``, ``chance_miou`` ->
+    ``chance mIoU``, ``best_epoch`` -> ``best epoch``."""
+    for prefix, shown in (("best_", "best val "), ("val_", "val "), ("chance_", "chance ")):
+        if key.startswith(prefix) and key != "best_epoch":
+            return shown + metric_label(key[len(prefix):])
+    if key.startswith("eval_"):
+        return f"val {metric_label(key[5:])} (Evaluate)"
+    return metric_label(key)
+
+
+__all__ = ["METRIC_LABELS", "data_version", "data_version_short", "data_versions", "metric_label", "metrics_label",
+           "model_semver", "monitored_label"]

@@ -16,23 +16,36 @@ LOSS_COLUMNS = ("train_loss", "val_loss")
 NOT_METRICS = {"epoch", "train_loss", "val_loss", "lr", "seconds"}
 
 
-def training_curves(rows: Sequence[dict[str, Any]], title: str = "") -> go.Figure:
+def training_curves(rows: Sequence[dict[str, Any]], title: str = "", *, log_loss: bool = False,
+                    monitor: str | None = None) -> go.Figure:
     """Loss (train, val) on the left, val metrics on the right, per epoch.
 
     rows: [{epoch, train_loss, val_loss, lr, seconds, <metric>: value ...}] (EpochLog or CSV rows).
+    ``log_loss``: the loss axis on a log scale (a val-loss spike of 1,274 then no longer
+    flattens the rest). ``monitor``: the metric that picks the best checkpoint, drawn thicker and
+    named "(monitored)". Metrics are named for people ("val mIoU", ``studio.naming``).
     """
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation metrics"))
+    from studio.naming import metric_label
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss" + (" (log scale)" if log_loss else ""),
+                                                           "Validation metrics"))
     epochs = [int(r["epoch"]) for r in rows]
     for column, dash in zip(LOSS_COLUMNS, ("solid", "dot")):
         values = [_float(r.get(column)) for r in rows]
+        if log_loss:  # a log axis cannot show 0 or less: leave such points out
+            values = [v if v is not None and v > 0 else None for v in values]
         if any(v is not None for v in values):
             figure.add_trace(go.Scatter(x=epochs, y=values, name=column.replace("_", " "), mode="lines+markers",
                                         line={"dash": dash}), row=1, col=1)
-    metrics = sorted({k for r in rows for k in r if k not in NOT_METRICS})
+    metrics = sorted({k for r in rows for k in r if k not in NOT_METRICS}, key=lambda k: (k != monitor, k))
     for metric in metrics:
-        figure.add_trace(go.Scatter(x=epochs, y=[_float(r.get(metric)) for r in rows], name=metric,
-                                    mode="lines+markers"), row=1, col=2)
+        name = f"val {metric_label(metric)}" + (" (monitored)" if metric == monitor else "")
+        figure.add_trace(go.Scatter(x=epochs, y=[_float(r.get(metric)) for r in rows], name=name,
+                                    mode="lines+markers", line={"width": 3 if metric == monitor else 1.5}),
+                         row=1, col=2)
     figure.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
+    if log_loss:
+        figure.update_yaxes(type="log", title_text="loss (log)", row=1, col=1)
     figure.update_yaxes(range=[0, 1.02], row=1, col=2)
     figure.update_layout(title=title or None, height=340, margin={"l": 40, "r": 10, "t": 50, "b": 40},
                          legend={"orientation": "h", "y": -0.25})

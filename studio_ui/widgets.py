@@ -12,22 +12,41 @@ from studio.plots import training_curves
 from studio.tables import Job, JobStatus
 
 
+def log_scale_toggle(key: str) -> bool:
+    """The "Log-scale loss" switch of a training chart (remembered per ``key``)."""
+    return st.toggle("Log-scale loss", key=key, help="a log axis keeps a loss spike from flattening the rest")
+
+
 def training_job_panel(job: Job) -> None:
-    """A training job: status, progress with ETA, live loss / metric curves, the result."""
+    """A training job: status, progress with ETA, live loss / metric curves (log-scale toggle,
+    the monitored metric named), the result with Evaluate's value and a chance-level warning."""
+    from studio.naming import metric_label, monitored_label
+    from studio.training.config import TrainConfig
     from studio.training.history import epoch_rows
 
     config = job.params.get("config", {})
+    try:
+        monitor = TrainConfig.from_dict(config).monitor_metric
+    except Exception:  # noqa: BLE001 - an old or odd row: the chart just names no metric
+        monitor = None
     st.markdown(f"**{config.get('architecture', '?')} {config.get('backbone', '')}** on "
-                f"`{config.get('dataset', '?')}` · job `{job.id[:8]}` · {job.status}")
+                f"`{config.get('dataset', '?')}` · job `{job.id[:8]}` · {job.status}"
+                + (f" · monitored: {monitored_label(monitor)}" if monitor else ""))
     if not JobStatus(job.status).finished:
         st.progress(job.progress, text=job.message or "waiting for the worker")
     rows = epoch_rows(job.id)
     if rows:
-        st.plotly_chart(training_curves(rows), width="stretch", key=f"curves-{job.id}-{len(rows)}")
+        log_loss = log_scale_toggle(f"log-{job.id}")
+        st.plotly_chart(training_curves(rows, log_loss=log_loss, monitor=monitor), width="stretch",
+                        key=f"curves-{job.id}-{len(rows)}-{log_loss}")
     outcome = job_result(job, TrainSpec) if job.kind == TrainSpec.kind else None
     if outcome is not None:
-        st.success(f"Model version **{outcome.model}**: best val {outcome.monitor} {outcome.best_metric:.4f} "
-                   f"at epoch {outcome.best_epoch}")
+        evaluated = (f"; val {metric_label(outcome.monitor)} {outcome.eval_metric:.4f} as Evaluate scores it "
+                     f"(evaluation {outcome.evaluation_id})") if outcome.eval_metric is not None else ""
+        st.success(f"Model version **{outcome.model}**: {monitored_label(outcome.monitor)} "
+                   f"{outcome.best_metric:.4f} at epoch {outcome.best_epoch}{evaluated}")
+        if outcome.warning:
+            st.warning(outcome.warning, icon=":material/warning:")
     elif job.status == JobStatus.failed.value:
         st.error(job.error or "failed")
 

@@ -25,6 +25,26 @@ class TrainOutcome:
     epochs: int
     resumed_from: int  # epoch of the last.pt this run continued from (0: fresh)
     stopped_early: bool
+    evaluation_id: int | None = None  # the val evaluation the job wrote (scored as Evaluate does)
+    eval_metric: float | None = None  # the monitored metric in that evaluation
+    chance: float | None = None  # what a model that learned nothing scores on that metric (val split)
+    warning: str = ""  # "at chance level: ..." when the run ended there ('' otherwise)
+
+    def lines(self) -> list[str]:
+        """The result for people (CLI, log): the version, the named metric, the evaluation, a warning."""
+        from studio.naming import metric_label, monitored_label
+
+        out = [f"model version {self.model}" if self.model else "no model version registered",
+               f"{monitored_label(self.monitor)} {self.best_metric:.4f} at epoch {self.best_epoch} of "
+               f"{self.epochs} (training-time)" + (", stopped early" if self.stopped_early else "")]
+        if self.eval_metric is not None:
+            out.append(f"val {metric_label(self.monitor)} {self.eval_metric:.4f} as Evaluate scores it "
+                       f"(evaluation {self.evaluation_id})")
+        if self.chance is not None:
+            out.append(f"chance level {self.chance:.4f}")
+        if self.warning:
+            out.append("WARNING " + self.warning)
+        return out
 
 
 @job_kind
@@ -37,6 +57,7 @@ class TrainSpec(JobSpec[TrainOutcome]):
 
     config: TrainConfig
     run_id: str = field(default_factory=new_run_id)  # same run_id = resume from its last.pt
+    evaluate: bool = True  # score the registered version on val as Evaluate does, check the chance level
 
     def validate(self) -> None:
         if not RUN_ID_PATTERN.fullmatch(self.run_id):
@@ -62,15 +83,28 @@ class TrainSpec(JobSpec[TrainOutcome]):
                 record_epoch(job_id, r.epoch, train_loss=r.train_loss, val_loss=r.val_loss, lr=r.lr,
                              metrics=r.metrics, seconds=r.seconds)
 
-        hooks = TrainHooks(progress=ctx.progress, should_stop=ctx.should_stop, log=ctx.log,
-                           **({"on_epoch": on_epoch} if on_epoch else {}))
+        share = 0.9 if self.evaluate else 1.0  # the rest: the evaluation after training
+        hooks = TrainHooks(progress=lambda f, m: ctx.progress(share * f, m), should_stop=ctx.should_stop,
+                           log=ctx.log, **({"on_epoch": on_epoch} if on_epoch else {}))
         outcome = run_training(self.config, self.run_id, hooks, job_id=ctx.job_id)
         version, result = outcome.version, outcome.result
-        return TrainOutcome(model=version.name if version else None, model_id=version.id if version else None,
-                            run_id=self.run_id, best_metric=result.best_metric,
-                            monitor=self.config.monitor_metric, best_epoch=result.best_epoch,
-                            epochs=result.epochs_run, resumed_from=result.resumed_from,
-                            stopped_early=result.stopped_early)
+        monitor = self.config.monitor_metric
+        done = TrainOutcome(model=version.name if version else None, model_id=version.id if version else None,
+                            run_id=self.run_id, best_metric=result.best_metric, monitor=monitor,
+                            best_epoch=result.best_epoch, epochs=result.epochs_run,
+                            resumed_from=result.resumed_from, stopped_early=result.stopped_early)
+        if version is None:
+            return done
+        from studio.training.readout import read_out
+
+        readout = read_out(version, monitor, result.best_metric, job_id=ctx.job_id, evaluate=self.evaluate,
+                           progress=lambda f, m: ctx.progress(share + (1 - share) * f, f"evaluating on val: {m}"),
+                           log=ctx.log)
+        done = dataclasses.replace(done, evaluation_id=readout.evaluation_id, eval_metric=readout.eval_value,
+                                   chance=readout.chance.chance if readout.chance else None,
+                                   warning=readout.warning)
+        ctx.progress(1.0, "; ".join(done.lines()[1:3]))
+        return done
 
     def describe(self) -> str:
         c = self.config
