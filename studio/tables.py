@@ -96,6 +96,12 @@ class Image(SQLModel, table=True):
     # "Send to review" (Compare page): the image comes back into the Label page's queue.
     review_requested: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     review_note: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # A reviewer's decision on the image (studio.review): "" (none yet) | "accepted" | "rejected",
+    # who, when, and the note they left for the annotators.
+    review_state: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
+    reviewed_by: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    reviewed_at: datetime | None = None
+    review_reply: str = Field(default="", sa_column_kwargs={"server_default": ""})
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -111,8 +117,14 @@ class Annotation(SQLModel, table=True):
     score: float | None = None
     source: str = "manual"
     status: str = Field(default=AnnotationStatus.accepted.value)
-    author: str = ""
+    author: str = ""  # who made it (the login's user name; OS user / STUDIO_AUTHOR without logins)
     seconds_spent: float = 0.0
+    # Every edit counts ``version`` up; an edit based on an older version is refused
+    # (studio.annotations.StaleEdit), so nobody silently overwrites someone else's change.
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    updated_by: str = Field(default="", sa_column_kwargs={"server_default": ""})  # who made the last edit
+    reviewed_by: str = Field(default="", sa_column_kwargs={"server_default": ""})  # reviewer of its status
+    reviewed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -365,3 +377,80 @@ class RankedImage(SQLModel, table=True):
     image_id: int = Field(foreign_key="image.id", index=True, ondelete="CASCADE")
     position: int
     score: float
+
+
+# ---- a team: users, leases, assignments, edit history (studio.users, studio.leases) -------------
+
+
+class Role(str, Enum):
+    """What a user may do (studio.users.can): annotators label, reviewers also review, admins
+    do everything (models, jobs, users, assignments)."""
+
+    annotator = "annotator"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+class User(SQLModel, table=True):
+    """A person who logs in. ``name`` is lower case (studio.users.check_name); ``password_hash``
+    is an argon2id PHC string ("" = no local password: OIDC login only). Session cookies carry
+    ``session_epoch``: a new password, a new role, disabling or removing the user counts it up, and
+    every cookie issued before stops working."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=64)
+    role: str = Field(default=Role.annotator.value, max_length=16)
+    password_hash: str = ""
+    email: str = Field(default="", index=True)  # matched against an OIDC login's e-mail ("" = none)
+    disabled: bool = False
+    session_epoch: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime | None = None
+
+
+class Lease(SQLModel, table=True):
+    """Who is working on an image right now. One row per image at most (the primary key), taken
+    and renewed by compare-and-set (studio.leases): two annotators never hold the same image. A
+    lease whose ``expires_at`` has passed is free for anyone."""
+
+    image_id: int = Field(primary_key=True, foreign_key="image.id", ondelete="CASCADE")
+    holder: str = Field(index=True)  # user name
+    acquired_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class Assignment(SQLModel, table=True):
+    """Images of a dataset an admin gave to a user: every non-empty condition must hold (split,
+    labelling status, file-name glob, 1-based position range in import order). A user with
+    assignments in a dataset gets only the images of their assignments as "next to do"."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    split: str = ""  # "" = any
+    status: str = ""  # unlabelled | draft | review | done; "" = any
+    pattern: str = ""  # fnmatch glob on the file name, e.g. "aisle3/*.jpg"; "" = any
+    first: int | None = None  # position range, inclusive (None = open end)
+    last: int | None = None
+    note: str = ""
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AnnotationRevision(SQLModel, table=True):
+    """One version of an annotation as it was written (created, edited, reviewed, deleted): what a
+    refused stale edit compares against ("class can -> bottle by bob at 14:03"). Kept after the
+    annotation is deleted (no foreign key to it)."""
+
+    __table_args__ = (Index("ix_annotationrevision_annotation_version", "annotation_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    annotation_id: int
+    image_id: int = Field(foreign_key="image.id", index=True, ondelete="CASCADE")
+    version: int
+    action: str = Field(max_length=16)  # created | updated | reviewed | deleted
+    class_id: int | None = None
+    class_name: str = ""
+    status: str = ""
+    area: int = 0
+    editor: str = ""
+    at: datetime = Field(default_factory=utcnow)
