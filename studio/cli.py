@@ -112,12 +112,16 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     with_worker: Annotated[bool, typer.Option("--with-worker", help="also start the worker; Ctrl-C stops both")] = False,
 ) -> None:
-    """Start the Streamlit app (and optionally the worker)."""
+    """Start the Streamlit app (and optionally the worker). On an address other than loopback the
+    studio needs logins, so it refuses to start until a user exists (`studio users add`)."""
     from studio.offline import STREAMLIT_OFFLINE_FLAGS
-
     from studio.processes import ChildProcesses
+    from studio.users import first_admin_hint, is_loopback, users_exist
 
     _ensure_db()
+    if not is_loopback(host) and not users_exist():
+        raise StudioError(f"--host {host} lets other machines reach the studio, so it needs logins, and no user "
+                          f"is configured: {first_admin_hint()}; or serve on 127.0.0.1 (no login)")
     command = [sys.executable, "-m", "streamlit", "run", str(SERVER_FILE), "--server.address", host,
                "--server.port", str(port), "--server.maxUploadSize", "4096",
                "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal", *STREAMLIT_OFFLINE_FLAGS]

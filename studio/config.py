@@ -98,7 +98,11 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         200_000_000, description="images with more pixels are refused (decompression-bomb guard)"
     )
-    author: str = Field("", description="annotator name recorded on annotations; default the OS user")
+    author: str = Field("", description="annotator name recorded on annotations when nobody is logged in "
+                        "(no users configured); default the OS user")
+    session_hours: float = Field(12.0, description="a login lasts this long (the session cookie's expiry)")
+    lease_s: float = Field(600.0, description="an annotator's hold on the image they opened ends after this "
+                           "many seconds without renewal (studio.leases)")
     sam_model: str = Field(
         "auto", description="segmenter for click labelling: auto | vit_b | vit_l | vit_h | fallback "
         "(auto: a SAM checkpoint found in <models_dir>/sam/, else the OpenCV fallback)"
@@ -170,6 +174,11 @@ class Settings(BaseSettings):
     def sam_dir(self) -> Path:
         """Where SAM checkpoints live under their official names."""
         return self.models_dir / "sam"
+
+    @property
+    def session_key_file(self) -> Path:
+        """The key that signs login cookies (created once, mode 0600; studio.sessions)."""
+        return self.data_dir / "session.key"
 
     @property
     def jobs_dir(self) -> Path:
