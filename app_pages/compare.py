@@ -1,5 +1,6 @@
 """Compare: two versions of one task on the same split: metric deltas, per-class IoU changes,
-the images they disagree on most (A, B and the disagreement map), send images to review."""
+the gate of B against the production version (limits the user sets), the images they disagree
+on most (A, B and the disagreement map), send images to review."""
 
 import pandas as pd
 import streamlit as st
@@ -19,6 +20,7 @@ from studio.images import load_rgb
 from studio.jobs import enqueue, list_jobs
 from studio.jobs.kinds import EvaluateSpec
 from studio.plots import delta_bars
+from studio.production import gate, promote
 from studio_ui.widgets import benchmark_table
 from studio.registry import get_model, list_models
 
@@ -99,6 +101,26 @@ st.dataframe(styled, hide_index=True, width="stretch")
 metric = "F1" if va.task == "classification" else "IoU"
 st.plotly_chart(delta_bars([c.name for c in comparison.classes], [c.delta for c in comparison.classes],
                            f"Per-class {metric} change (B - A)", axis=f"{metric} change"), width="stretch")
+
+st.subheader("Gate: B against production")
+g1, g2 = st.columns(2)
+max_drop = g1.number_input("Largest metric drop allowed", 0.0, 1.0, 0.01, 0.005, format="%.3f", key="cmp_max_drop",
+                           help="absolute: 0.01 = one point of mIoU / AP / accuracy")
+max_latency = g2.number_input("Largest slow-down allowed (%)", 0.0, 1000.0, 10.0, 5.0, key="cmp_max_latency",
+                              help="latency from a benchmark pair of the same runtime, device and size, else the "
+                              "evaluations' median time per image")
+try:
+    verdict = gate(vb.name, split=split, max_drop=float(max_drop), max_latency=float(max_latency), dataset_version=dv)
+except StudioError as exc:
+    st.info(str(exc), icon=":material/info:")
+else:
+    lines = "\n".join(f"- {'✓' if c.passed else '✗'} **{c.name}**: {c.detail}" for c in verdict.checks)
+    (st.success if verdict.passed else st.error)(
+        f"{'Passes' if verdict.passed else 'Fails'} the gate against production **{verdict.production}** on "
+        f"{verdict.data}:\n{lines}")
+    if verdict.passed and st.button(f"Promote B ({vb.name}) to production", key="cmp_promote",
+                                    icon=":material/verified:"):
+        st.toast(promote(vb.name).line())
 
 st.subheader("Where they disagree")
 images = comparison.images

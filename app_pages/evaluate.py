@@ -1,5 +1,6 @@
-"""Evaluate: a model version's evaluations: summary metrics, the confusion matrix (click a cell
-to list the images behind it), per-class bars, the worst images; queue a new evaluation."""
+"""Evaluate: a model version's evaluations: summary metrics (and why training showed another
+value), the confusion matrix (click a cell to list the images behind it, with that confusion's
+pixels marked), per-class bars, the worst images, an offline HTML report; queue a new evaluation."""
 
 import numpy as np
 import pandas as pd
@@ -9,18 +10,22 @@ from studio.errors import StudioError
 from studio.evaluation.inspect import (
     clickable_confusion,
     confusion_cell,
+    confusion_overlay,
     evaluation_label,
     headline_metrics,
     image_layers,
     overlay_pair,
 )
+from studio.evaluation.report import evaluation_report
 from studio.evaluation.views import get_evaluation, images_for_confusion, list_evaluations, worst_images
 from studio.images import load_rgb
 from studio.jobs import enqueue, list_jobs
 from studio.jobs.kinds import EvaluateSpec
+from studio.naming import counted, metric_label
 from studio.plots import class_bars
 from studio.registry import get_model, list_models
 from studio.tables import JobStatus
+from studio.training.readout import train_vs_eval_note
 
 TASKS = ("semantic", "instance", "classification", "sequence")
 SPLITS = ["val", "train", "test"]
@@ -63,12 +68,21 @@ if not evaluations:
 eval_id = st.selectbox("Evaluation", [e.id for e in evaluations], key="eval_id",
                        format_func=lambda i: evaluation_label(next(e for e in evaluations if e.id == i)))
 view = get_evaluation(eval_id)
-classes = get_model(view.model_version_id).classes
+version = get_model(view.model_version_id)
+classes = version.classes
 names = view.class_names
-st.caption(f"{view.image_count} images · {view.task} · {view.seconds:.1f} s · {view.created}")
+noun = {"classification": "object", "sequence": "clip"}.get(view.task, "image")
+st.caption(f"{counted(view.image_count, noun)} · {view.task} · {view.seconds:.1f} s · {view.created}")
 headline = headline_metrics(view.task, view.summary)
 for column, (metric, value) in zip(st.columns(max(len(headline), 1)), headline):
-    column.metric(metric.replace("_", " "), f"{value:.1f}" if metric == "ms_per_image" else f"{value:.3f}")
+    column.metric(metric_label(metric), f"{value:.1f}" if metric == "ms_per_image" else f"{value:.3f}")
+note = train_vs_eval_note(version, next(e for e in evaluations if e.id == eval_id))
+if note:
+    st.info(note, icon=":material/info:")
+st.download_button("Report (HTML, opens offline)", lambda: evaluation_report(eval_id).encode(),
+                   file_name=f"evaluation-{eval_id}-{version.name}.html", mime="text/html", key=f"eval_report_{eval_id}",
+                   icon=":material/description:", help="one self-contained file: metrics, confusion matrix, per-class "
+                   "results, the worst images and the training curves, with no link to any server")
 
 left, right = st.columns(2)
 with left:
@@ -105,16 +119,16 @@ c1, c2 = st.columns(2)
 gt_class = c1.selectbox("Ground truth class", list(range(len(names))), format_func=names.__getitem__, key=gt_key)
 pred_class = c2.selectbox("Predicted class", list(range(len(names))), format_func=names.__getitem__, key=pred_key)
 hits = images_for_confusion(eval_id, gt_class, pred_class)
-unit = {"classification": "objects", "sequence": "clips"}.get(view.task, "pixels")
+unit = {"classification": "object", "sequence": "clip"}.get(view.task, "pixel")
 if not hits:
-    st.info(f"No image has ground truth {names[gt_class]} predicted as {names[pred_class]}: pick another cell.")
+    st.info(f"No {noun} has ground truth {names[gt_class]} predicted as {names[pred_class]}: pick another cell.")
 else:
-    st.caption(f"{len(hits)} images with ground truth **{names[gt_class]}** predicted as **{names[pred_class]}**, "
-               f"most {unit} first")
-    st.dataframe(pd.DataFrame([{"file": v.file_name, unit: count, "image score": v.score} for v, count in hits]),
+    st.caption(f"{counted(len(hits), noun)} with ground truth **{names[gt_class]}** predicted as "
+               f"**{names[pred_class]}**, most {unit}s first")
+    st.dataframe(pd.DataFrame([{"file": v.file_name, f"{unit}s": count, "image score": v.score} for v, count in hits]),
                  hide_index=True, width="stretch", key=f"eval_hits_{eval_id}")
     pick = st.selectbox("Open image", list(range(len(hits))), key=f"eval_open_{eval_id}_{gt_class}_{pred_class}",
-                        format_func=lambda k: f"{hits[k][0].file_name} ({hits[k][1]:,} {unit})")
+                        format_func=lambda k: f"{hits[k][0].file_name} ({counted(hits[k][1], unit)})")
     image = hits[pick][0]
     try:
         if view.task == "sequence":
@@ -130,10 +144,14 @@ else:
         else:
             rgb, gt, pred = image_layers(eval_id, image.version_image_id)
             shown_gt, shown_pred = overlay_pair(rgb, gt, pred, classes)
-            a, b = st.columns(2)
+            a, b, c = st.columns(3)
             a.image(shown_gt, caption=f"{image.file_name}: ground truth (grey = ignored)", width="stretch")
             b.image(shown_pred, caption=f"{image.file_name}: prediction" if pred is not None
                     else "prediction not stored (evaluated without saving predictions)", width="stretch")
+            if pred is not None:
+                marked, count = confusion_overlay(rgb, gt, pred, gt_class, pred_class)
+                c.image(marked, width="stretch", caption=f"{image.file_name}: {counted(count, 'pixel')} of ground "
+                        f"truth {names[gt_class]} predicted as {names[pred_class]} (magenta)")
     except (StudioError, OSError) as exc:
         st.error(f"cannot show {image.file_name}: {exc}")
 

@@ -47,12 +47,16 @@ def read_onnx_metadata(path: Path) -> dict[str, Any]:
 
 def import_model(path: Path, *, task: str | None = None, architecture: str | None = None,
                  backbone: str | None = None, classes: Any = None, dataset: str = "external") -> ModelVersion:
-    """Register an outside model: a ``.pt`` / ``.pth`` (state_dict or checkpoint dict, loaded
-    with weights_only; it must fit ``create_model(architecture, backbone)``) or an ``.onnx``
+    """Register an outside model: a bundle ``.zip`` (``studio.bundles.import_bundle``), a ``.pt`` /
+    ``.pth`` (state_dict or checkpoint dict, loaded with weights_only; it must fit ``create_model(architecture, backbone)``) or an ``.onnx``
     (with its ``.onnx.data`` beside it, if any). Missing facts come from the checkpoint's
     ``config`` / the ONNX metadata, else from the arguments; InvalidInput names what is missing."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix == ".zip":  # a bundle written by `studio models bundle`: everything comes from it
+        from studio.bundles import import_bundle
+
+        return import_bundle(path)
     if suffix in (".pt", ".pth"):
         checkpoint = load_checkpoint(path)
         config = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
@@ -65,7 +69,7 @@ def import_model(path: Path, *, task: str | None = None, architecture: str | Non
         if data.is_file():
             files["onnx_data"] = data
     else:
-        raise InvalidInput(f"{path.name}: expected a .pt, .pth or .onnx file")
+        raise InvalidInput(f"{path.name}: expected a .pt, .pth or .onnx file, or a bundle .zip")
     task = task or config.get("task")
     architecture = architecture or config.get("architecture")
     backbone = backbone if backbone is not None else config.get("backbone", "")
@@ -78,14 +82,14 @@ def import_model(path: Path, *, task: str | None = None, architecture: str | Non
     except ValueError:
         raise InvalidInput(f"task {task!r}: expected one of {', '.join(t.value for t in Task)}") from None
     if suffix != ".onnx":
-        _check_state_dict_fits(checkpoint["model"], task, architecture, backbone, class_list, config)
+        check_state_dict_fits(checkpoint["model"], task, architecture, backbone, class_list, config)
     return register_model(task=task, architecture=architecture, backbone=backbone or "", classes=class_list,
                           dataset=dataset, files=files, config={**config, "task": task, "architecture": architecture,
                                                                 "backbone": backbone or ""},
                           source="imported", move=False)
 
 
-def _check_state_dict_fits(state_dict: dict[str, Any], task: str, architecture: str, backbone: str | None,
+def check_state_dict_fits(state_dict: dict[str, Any], task: str, architecture: str, backbone: str | None,
                            classes: list[dict[str, Any]], config: dict[str, Any]) -> None:
     """InvalidInput unless the weights load strictly into ``create_model(architecture, ...)``."""
     from studio.nets import create_model

@@ -36,6 +36,11 @@ def data_versions(numbers: Iterable[int]) -> str:
     return ", ".join(data_version_short(n) for n in numbers) or "none"
 
 
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """``"1 image"``, ``"2 images"``, ``"12,345 pixels"``: a count with its noun in the right number."""
+    return f"{count:,} {singular if count == 1 else plural or singular + 's'}"
+
+
 def model_semver(semver: str) -> str:
     """``"v1.0.0"`` for a model version's semver."""
     return f"v{semver}"
@@ -72,5 +77,5 @@ def metrics_label(key: str) -> str:
     return metric_label(key)
 
 
-__all__ = ["METRIC_LABELS", "data_version", "data_version_short", "data_versions", "metric_label", "metrics_label",
+__all__ = ["METRIC_LABELS", "counted", "data_version", "data_version_short", "data_versions", "metric_label", "metrics_label",
            "model_semver", "monitored_label"]

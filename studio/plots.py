@@ -60,19 +60,40 @@ def _float(value: Any) -> float | None:
     return out if np.isfinite(out) else None
 
 
+def cell_text(value: float, normalise: bool = False) -> str:
+    """A confusion-matrix cell as people read it: a share with two decimals, or a count with
+    thousands separators up to 99,999 and then short (123.4k, 1.23M); 0 stays "0"."""
+    if normalise:
+        return f"{value:.2f}"
+    count = int(round(value))
+    if abs(count) < 100_000:
+        return f"{count:,}"
+    if abs(count) < 10_000_000:
+        return f"{count / 1e3:.1f}k" if abs(count) < 1_000_000 else f"{count / 1e6:.2f}M"
+    return f"{count / 1e6:.1f}M"
+
+
+def cell_font_size(classes: int) -> int:
+    """Readable cell numbers: 18 px for a few classes, down to 10 px for 25."""
+    return int(max(10, min(18, 22 - 0.5 * classes)))
+
+
 def confusion_heatmap(cm: np.ndarray, names: Sequence[str], normalise: bool = False,
                       title: str = "Confusion matrix") -> go.Figure:
     """(C, C) counts, rows = ground truth, columns = prediction; ``normalise`` divides each
     row by its total (recall on the diagonal). Cells carry their (row, column) as customdata
-    for click-through."""
+    for click-through; their numbers are large and short (``cell_text``), the hover gives the
+    exact count."""
     cm = np.asarray(cm, np.float64)
     shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalise else cm
-    text = np.vectorize(lambda v: f"{v:.2f}" if normalise else f"{int(v):,}")(shown)
+    text = np.vectorize(lambda v: cell_text(v, normalise))(shown)
+    exact = np.vectorize(lambda v: f"{int(v):,}")(cm)
     rows, cols = np.indices(cm.shape)
     figure = go.Figure(go.Heatmap(
         z=shown, x=list(names), y=list(names), text=text, texttemplate="%{text}" if len(names) <= 25 else None,
-        colorscale="Blues", customdata=np.dstack([rows, cols]),
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"))
+        textfont={"size": cell_font_size(len(names))}, colorscale="Blues",
+        customdata=np.dstack([rows, cols]), hovertext=exact,
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{hovertext}<extra></extra>"))
     figure.update_layout(title=title, xaxis_title="predicted", yaxis_title="ground truth",
                          yaxis={"autorange": "reversed"}, height=max(360, 28 * len(names) + 160),
                          margin={"l": 80, "r": 10, "t": 50, "b": 60})

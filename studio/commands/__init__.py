@@ -16,7 +16,9 @@ import typer
 FEATURE_MODULES: tuple[str, ...] = (
     "studio.commands.segment",  # pull sam-*, cache info | clear, embed
     "studio.commands.models",  # train, tune, models list | show | import | remove | cleanup
-    "studio.commands.modelops",  # evaluate, compare, export onnx | torchscript, bench, prelabel
+    "studio.commands.modelops",  # evaluate, evaluations [list | report], compare, export onnx | torchscript, bench,
+    # prelabel
+    "studio.commands.release",  # models promote | production | gate | bundle
     "studio.commands.keypoints",  # keypoints import | list | show | snapshot | demo
     "studio.commands.frames",  # frames import | list | snapshot (raw-frame clips for frame_cnn_gru)
     "studio.commands.live",  # pull mediapipe

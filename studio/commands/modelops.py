@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from studio.commands.common import (HereOpt, QueueOpt, TimeoutOpt, WaitOpt, ensure_db, print_json, run_or_queue,
                                     tqdm_progress)
@@ -68,6 +69,27 @@ def evaluations(model: Annotated[Optional[str], typer.Argument(help="only this m
         headline = next((f"{k} {e.summary[k]:.4f}" for k in ("miou", "ap", "accuracy")
                          if isinstance(e.summary.get(k), float)), "")
         typer.echo(f"{e.id:5}  {e.created}  {e.model}  {e.dataset} {e.split}  {e.image_count} images  {headline}")
+
+
+class _ListByDefault(TyperGroup):
+    """``studio evaluations [MODEL]`` lists (the command ``list``); ``studio evaluations report ...``
+    runs the sub-command: a first word that is no sub-command is the MODEL of ``list``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+def evaluation_report(evaluation_id: Annotated[int, typer.Argument(help="evaluation id (see `studio evaluations`)")],
+                      out: Annotated[Path, typer.Argument(help="the .html file to write")],
+                      force: Annotated[bool, typer.Option("--force", help="replace an existing file")] = False) -> None:
+    """Write a self-contained HTML report of an evaluation (plots and images inline; opens offline)."""
+    from studio.evaluation.report import write_report
+
+    ensure_db()
+    path = write_report(evaluation_id, out, force=force)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): opens in any browser, with no network")
 
 
 def compare(a: Annotated[str, typer.Argument(help="version A (the baseline)")],
@@ -220,7 +242,11 @@ def register(app: typer.Typer) -> None:
     """Add this feature's commands to ``app``; ``onnx`` and ``torchscript`` join the existing
     ``studio export`` group (beside the dataset formats)."""
     app.command("evaluate")(evaluate)
-    app.command("evaluations")(evaluations)
+    evaluations_app = typer.Typer(cls=_ListByDefault, help="Evaluations: list (`studio evaluations [MODEL]`), "
+                                  "report ID OUT.html.", invoke_without_command=True)
+    evaluations_app.command("list")(evaluations)
+    evaluations_app.command("report")(evaluation_report)
+    app.add_typer(evaluations_app, name="evaluations")
     app.command("compare")(compare)
     app.command("bench")(bench)
     app.command("prelabel")(prelabel)

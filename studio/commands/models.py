@@ -28,7 +28,8 @@ def _config(config: Optional[Path], overrides: dict[str, Any]) -> Any:
 
 def register(app: typer.Typer) -> None:
     """Add train, tune and the models sub-app to ``app``."""
-    models_app = typer.Typer(help="Model versions: list, show, import, remove, clean up.", no_args_is_help=True)
+    models_app = typer.Typer(help="Model versions: list, show, import, remove, clean up; promote, production, gate, "
+                             "bundle.", no_args_is_help=True)
     app.add_typer(models_app, name="models")
 
     @app.command()
@@ -107,14 +108,15 @@ def register(app: typer.Typer) -> None:
 
     @models_app.command("import")
     def models_import(
-        path: Annotated[Path, typer.Argument(help=".pt / .pth (state_dict or studio checkpoint) or .onnx")],
+        path: Annotated[Path, typer.Argument(help="a bundle .zip (`studio models bundle`), .pt / .pth (state_dict or "
+                                                  "studio checkpoint) or .onnx")],
         task: Annotated[Optional[str], typer.Option(help="task (read from the file when it says)")] = None,
         arch: Annotated[Optional[str], typer.Option("--arch", help="architecture")] = None,
         backbone: Annotated[Optional[str], typer.Option(help="encoder / size")] = None,
         classes: Annotated[Optional[str], typer.Option(help="comma-separated class names in output order")] = None,
         name: Annotated[Optional[str], typer.Option(help="dataset label used in the version name")] = None,
     ) -> None:
-        """Register an outside checkpoint (loaded with weights_only=True; pickled code is refused)."""
+        """Register a bundle or an outside checkpoint (loaded with weights_only=True; pickled code is refused)."""
         from studio.model_import import import_model
 
         ensure_db()

@@ -9,6 +9,8 @@
   selection state.
 - ``disagreement_colours`` / ``disagreement_overlay``: the codes of
   ``Comparison.disagreement_map`` in colours (``DISAGREEMENT_LEGEND``).
+- ``confusion_mask`` / ``confusion_overlay``: the pixels of one confusion-matrix cell (ground
+  truth class i predicted as j) marked on the image, so a cell's images show *where* it happens.
 - ``headline_metrics`` and ``evaluation_label``: what a page shows for an evaluation.
 """
 
@@ -24,6 +26,8 @@ from studio.errors import InvalidInput
 from studio.evaluation.metrics import IGNORE_INDEX
 
 IGNORE_RGB = (128, 128, 128)
+CONFUSION_RGB = (255, 0, 255)  # magenta: far from every demo class colour and from most photos
+CONFUSION_OUTLINE_RGB = (255, 255, 255)
 # code -> (meaning, colour); codes of studio.evaluation.compare.disagreement_codes
 DISAGREEMENT_LEGEND: dict[int, tuple[str, str]] = {
     0: ("same prediction", "#000000"),
@@ -91,6 +95,38 @@ def overlay_pair(rgb: np.ndarray, first: np.ndarray | None, second: np.ndarray |
                  classes: Sequence[Mapping[str, Any]], alpha: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Two label maps (ground truth and prediction, or prediction A and B) drawn on the same image."""
     return overlay(rgb, first, classes, alpha), overlay(rgb, second, classes, alpha)
+
+
+def confusion_mask(gt: np.ndarray, pred: np.ndarray, gt_class: int, pred_class: int) -> np.ndarray:
+    """(H, W) bool: the pixels whose ground truth is ``gt_class`` and prediction ``pred_class``
+    (the pixels one confusion-matrix cell counts for this image). ``pred`` of another size is
+    resized nearest-neighbour to ``gt``'s, as evaluation does."""
+    gt, pred = np.asarray(gt), np.asarray(pred)
+    if gt.ndim != 2 or pred.ndim != 2:
+        raise InvalidInput(f"confusion_mask: expected two (H, W) label maps, got {gt.shape} and {pred.shape}")
+    if pred.shape != gt.shape:
+        from studio.evaluation.metrics import resize_prediction
+
+        pred = resize_prediction(pred, gt.shape)
+    return (gt == int(gt_class)) & (pred == int(pred_class))
+
+
+def confusion_overlay(rgb: np.ndarray, gt: np.ndarray, pred: np.ndarray, gt_class: int, pred_class: int,
+                      alpha: float = 0.75) -> tuple[np.ndarray, int]:
+    """(the image dimmed with the pixels of ground truth ``gt_class`` predicted as ``pred_class``
+    in magenta, outlined in white so a few pixels stay visible; how many pixels those are)."""
+    import cv2
+
+    mask = confusion_mask(gt, pred, gt_class, pred_class)
+    if mask.shape != rgb.shape[:2]:
+        raise InvalidInput(f"confusion_overlay: image {rgb.shape[:2]} and label maps {mask.shape} differ in size")
+    out = (rgb.astype(np.float32) * 0.45).astype(np.uint8)
+    colour = np.array(CONFUSION_RGB, np.float32)
+    out[mask] = (rgb[mask].astype(np.float32) * (1 - alpha) + colour * alpha).astype(np.uint8)
+    if mask.any():
+        grown = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, rgb.shape[1] // 400))
+        out[(grown > 0) & ~mask] = CONFUSION_OUTLINE_RGB
+    return out, int(mask.sum())
 
 
 # --------------------------------------------------------------------------- disagreement

@@ -155,6 +155,20 @@ def monitored_metric(version: Any) -> str | None:
     return next((k[5:] for k in version.metrics if k.startswith("best_") and k != "best_epoch"), None)
 
 
+def chance_warning(version: Any) -> str:
+    """The at-chance warning of a registered version ('' when it learned, or nothing is known):
+    its val value (Evaluate's when the train job evaluated it) against ``chance_<metric>``."""
+    from studio.training.chance import MARGIN
+
+    metric = monitored_metric(version)
+    chance = version.metrics.get(f"chance_{metric}") if metric else None
+    value = version.metrics.get(f"eval_{metric}", version.metrics.get(f"best_{metric}")) if metric else None
+    if not isinstance(chance, (int, float)) or not isinstance(value, (int, float)):
+        return ""
+    level = ChanceLevel(metric, float(value), float(chance), chance + MARGIN * (1 - chance), "see the training job")  # type: ignore[arg-type]
+    return level.message().replace(" (chance ", " (chance level ").replace(": see the training job)", ")")
+
+
 def train_vs_eval_note(version: Any, evaluation: Any | None = None) -> str:
     """Why the version's training-time best value and Evaluate's value of ``evaluation`` (an
     EvaluationSummary / EvaluationView on val, or None: the one the train job wrote) differ; ''
@@ -190,4 +204,4 @@ def train_vs_eval_note(version: Any, evaluation: Any | None = None) -> str:
             "precision during training on a GPU).")
 
 
-__all__ = ["Readout", "eval_key", "monitored_metric", "read_out", "train_vs_eval_note"]
+__all__ = ["Readout", "chance_warning", "eval_key", "monitored_metric", "read_out", "train_vs_eval_note"]

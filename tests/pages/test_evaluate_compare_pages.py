@@ -64,7 +64,7 @@ def test_evaluate_page_shows_metrics_heatmap_bars_and_the_images_of_a_cell(studi
     assert at.selectbox(key="eval_id").value == eval_id
     view = get_evaluation(eval_id)
     labels = [m.label for m in at.metric]
-    assert labels == ["miou", "pixel accuracy", "mean dice", "ms per image"]
+    assert labels == ["mIoU", "pixel accuracy", "mean Dice", "ms per image"]
     assert float(at.metric[0].value) == pytest.approx(view.summary["miou"], abs=5e-4)
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # the confusion matrix and the per-class IoU bars
@@ -83,7 +83,20 @@ def test_evaluate_page_shows_metrics_heatmap_bars_and_the_images_of_a_cell(studi
     assert opened.value == 0 and hits[0][0].file_name in opened.format_func(0)
     captions = [c for image in at.get("image") for c in image.captions]
     assert f"{hits[0][0].file_name}: ground truth (grey = ignored)" in captions  # side by side with
-    assert f"{hits[0][0].file_name}: prediction" in captions  # the prediction
+    assert f"{hits[0][0].file_name}: prediction" in captions  # the prediction and the cell's own pixels marked
+    from studio.evaluation.inspect import confusion_mask, image_layers
+    from studio.naming import counted
+
+    _, gt_map, pred_map = image_layers(eval_id, hits[0][0].version_image_id)
+    marked = int(confusion_mask(gt_map, pred_map, gt, pred).sum())
+    assert marked == hits[0][1]  # exactly the pixels the cell counts for this image
+    assert (f"{hits[0][0].file_name}: {counted(marked, 'pixel')} of ground truth {view.class_names[gt]} predicted as "
+            f"{view.class_names[pred]} (magenta)") in captions
+    version = studio["a"]
+    note = next(i.value for i in at.info if i.value.startswith("best val mIoU"))  # training-time vs Evaluate, said
+    assert f"evaluation #{eval_id} scores the same weights on val at {view.summary['miou']:.3f}" in note
+    assert any(b.label == "Report (HTML, opens offline)" for b in at.get("download_button"))
+    assert version.metrics["best_miou"] is not None
     assert sum(1 for c in captions if " · " in c) == min(view.image_count, 8)  # worst-first thumbnails
     worst = next(d.value for d in at.dataframe if list(d.value.columns) == ["file", "score"])
     assert worst["score"].tolist() == sorted(worst["score"].tolist())
@@ -136,6 +149,38 @@ def test_compare_page_shows_deltas_and_disagreements(studio: dict[str, Any]) -> 
     assert any("only A right" in m.value for m in at.markdown)
 
 
+def test_compare_page_gates_b_against_production(studio: dict[str, Any]) -> None:
+    from studio.production import production_version, promote
+
+    at = open_page("app_pages/compare.py")
+    at.selectbox(key="cmp_a").set_value(studio["a"].name)
+    choose(at, "cmp_b", studio["b"].name)
+    assert any("no version is in production for shelves / semantic yet; promote one first" in i.value
+               for i in at.info)
+    promote(studio["a"].name)
+    at.number_input(key="cmp_max_drop").set_value(1.0)
+    at.number_input(key="cmp_max_latency").set_value(1000.0)
+    at.run()
+    passed = next(s.value for s in at.success if "the gate against production" in s.value)
+    assert passed.startswith(f"Passes the gate against production **{studio['a'].name}** on shelves (data v1) val")
+    assert "✓ **metric**: mIoU " in passed and "✓ **latency**: " in passed
+    at.button(key="cmp_promote").click()
+    at.run()
+    assert production_version("shelves", "semantic").id == studio["b"].id
+    promote(studio["a"].name)
+    at.number_input(key="cmp_max_drop").set_value(0.0)
+    at.number_input(key="cmp_max_latency").set_value(0.0)
+    at.run()
+    failed = [e.value for e in at.error if "the gate against production" in e.value]
+    from studio.production import gate
+
+    verdict = gate(studio["b"].name, max_drop=0.0, max_latency=0.0)
+    assert bool(failed) == (not verdict.passed)
+    if failed:
+        assert failed[0].startswith(f"Fails the gate against production **{studio['a'].name}**")
+        assert all(reason in failed[0] for reason in verdict.reasons)
+
+
 def test_compare_page_refuses_versions_that_differ(studio: dict[str, Any]) -> None:
     at = open_page("app_pages/compare.py")
     at.selectbox(key="cmp_a").set_value(studio["a"].name)
@@ -159,7 +204,8 @@ def test_compare_page_queues_missing_evaluations(studio: dict[str, Any]) -> None
     assert not at.exception, at.exception
     jobs = list_jobs(kind="evaluate")
     assert len(jobs) == before + 1
-    assert jobs[0].params == {"model": studio["fresh"].name, "split": "val", "dataset_version": studio["dv"]}
+    assert {k: jobs[0].params[k] for k in ("model", "split", "dataset_version")} == \
+        {"model": studio["fresh"].name, "split": "val", "dataset_version": studio["dv"]}
 
 
 def test_send_to_review_flags_the_images(studio: dict[str, Any]) -> None:

@@ -70,6 +70,21 @@ def test_models_page_lists_a_version_with_curves(demo_studio: dict[str, str]) ->
     assert at.selectbox(key="models_version").value == name
     assert len(at.get("plotly_chart")) >= 1  # training curves
     assert any("box, jar, bottle, can, tape" in m.value for m in at.markdown)
+    # the monitored metric named, in the table and the headline numbers
+    assert "best val mIoU" in at.dataframe[0].value.columns and "best_miou" not in at.dataframe[0].value.columns
+    assert [m.label for m in at.metric][:2] == ["best val mIoU", "best epoch"]
+    figure = at.get("plotly_chart")[0].proto.spec
+    assert '"type":"log"' not in figure.replace(" ", "") and "val mIoU (monitored)" in figure
+    at.toggle(key="models_log_loss").set_value(True)
+    at.run()
+    assert '"type":"log"' in at.get("plotly_chart")[0].proto.spec.replace(" ", "")  # the loss axis, log scale
+    assert any(b.label.startswith("Bundle (.zip") for b in at.get("download_button"))
+    # promote: one click, then the page says where it is in production
+    at.button(key="models_promote").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any(s.value == "In production for shelves / semantic" for s in at.success)
+    assert at.dataframe[0].value["production"].tolist() == ["shelves / semantic"]
 
 
 def test_models_page_empty_state(studio_env: dict[str, str]) -> None:
