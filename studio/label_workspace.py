@@ -31,6 +31,7 @@ from studio import classes as class_ops
 from studio import masks
 from studio.db import get_row, session_scope
 from studio.errors import InvalidInput, NotFound
+from studio.labelling.embeddings import EmbeddingPayload, browser_payload, checked_embedding
 from studio.labelling.protocol import (
     AcceptRequest,
     AnnotationData,
@@ -58,19 +59,6 @@ from studio.tables import Annotation, LabelClass
 
 KEEP_PREDICTIONS = 64  # server-path predictions whose logits stay available as mask_input
 PREFETCH_AHEAD = 3  # images whose embeddings are warmed in the background
-SAM_FEATURES = (1, 256, 64, 64)
-
-
-@dataclass(frozen=True)
-class EmbeddingPayload:
-    """``GET embedding``'s body and headers: SAM features (1, 256, 64, 64) as little-endian
-    float16 bytes; input_size (h, w) of the image resized to longest side 1024 (before
-    padding); image_size (H, W)."""
-
-    data: bytes
-    input_size: tuple[int, int]
-    image_size: tuple[int, int]
-    segmenter_id: str
 
 
 @dataclass
@@ -262,33 +250,17 @@ class LabelWorkspace:
         return item.path
 
     def embedding(self, image_id: int) -> Embedding:
-        """The image's embedding by the active segmenter, through the cache (computed when
-        missing: slow for SAM). A cached entry of the wrong shape is dropped and recomputed."""
-        from studio.segment.cache import get_cache
-        from studio.segment.registry import embedding_for
-
+        """The image's embedding by the active segmenter (studio.labelling.embeddings:
+        cached, checked, computed when missing: slow for SAM)."""
         item = self._image(image_id)
-        path = self.image_path(image_id)
-        embedding, _ = embedding_for(self.segmenter, item.content_hash, path)
-        problem = _embedding_problem(self.segmenter, embedding, (item.height, item.width))
-        if problem is not None:
-            get_cache().discard(self.segmenter.id, item.content_hash)
-            embedding, _ = embedding_for(self.segmenter, item.content_hash, path)
-            problem = _embedding_problem(self.segmenter, embedding, (item.height, item.width))
-            if problem is not None:
-                raise InvalidInput(f"embedding of {item.file_name} by {self.segmenter.id}: {problem}")
-        return embedding
+        return checked_embedding(self.segmenter, item.content_hash, self.image_path(image_id), (item.height, item.width))
 
     def embedding_payload(self, image_id: int) -> EmbeddingPayload:
         """``GET embedding``: SAM features as fp16 bytes; NotFound for a segmenter that is not SAM."""
         if self.segmenter.kind != "sam":
             raise NotFound(f"the active segmenter ({self.segmenter.name}) has no image embedding for the browser; "
                            "clicks go through POST predict")
-        embedding = self.embedding(image_id)
-        features = np.ascontiguousarray(embedding.arrays["features"], dtype="<f2")
-        size = embedding.arrays["input_size"]
-        return EmbeddingPayload(features.tobytes(), (int(size[0]), int(size[1])), embedding.image_size,
-                                self.segmenter.id)
+        return browser_payload(self.segmenter.id, self.embedding(image_id))
 
     def decoder_file(self) -> Path:
         """The active SAM segmenter's exported ONNX decoder (exported on first call)."""
@@ -423,21 +395,6 @@ def _list_classes(dataset: str) -> list[LabelClass]:
 
 def _class_key(classes: list[LabelClass]) -> tuple:
     return tuple((c.id, c.name, c.color, c.index) for c in classes)
-
-
-def _embedding_problem(segmenter: Segmenter, embedding: Embedding, image_size: tuple[int, int]) -> str | None:
-    """Why a (cached) embedding cannot serve this image, or None."""
-    if embedding.image_size != image_size:
-        return f"computed for a {embedding.image_size} image, expected {image_size}"
-    if segmenter.kind != "sam":
-        return None
-    features, size = embedding.arrays.get("features"), embedding.arrays.get("input_size")
-    if features is None or tuple(features.shape) != SAM_FEATURES or size is None or size.shape != (2,):
-        return (f"expected features {SAM_FEATURES} and input_size (2,), got "
-                f"{None if features is None else tuple(features.shape)} and {None if size is None else size.shape}")
-    if not np.isfinite(features).all():
-        return "features hold NaN or infinite values"
-    return None
 
 
 __all__ = ["KEEP_PREDICTIONS", "EmbeddingPayload", "LabelWorkspace"]

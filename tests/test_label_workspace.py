@@ -232,7 +232,7 @@ def test_writes_from_many_threads_keep_one_revision_each(workspace) -> None:  # 
 
 def test_an_unusable_cached_embedding_is_recomputed(workspace, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     from studio.config import get_settings
-    from studio.label_workspace import _embedding_problem
+    from studio.labelling.embeddings import embedding_problem
     from studio.segment.base import Embedding
     from studio.segment.cache import get_cache
 
@@ -253,7 +253,7 @@ def test_an_unusable_cached_embedding_is_recomputed(workspace, monkeypatch: pyte
     sam_like = type("S", (), {"kind": "sam"})()
     bad = Embedding("sam-x", (4, 4), {"features": np.zeros((1, 256, 64, 32), np.float32),
                                       "input_size": np.array([4, 4], np.int32)})
-    assert "expected features (1, 256, 64, 64)" in _embedding_problem(sam_like, bad, (4, 4))
+    assert "expected features (1, 256, 64, 64)" in embedding_problem(sam_like, bad, (4, 4))
 
 
 def test_a_corrupt_sam_checkpoint_is_a_message_not_a_crash(workspace) -> None:  # noqa: ANN001

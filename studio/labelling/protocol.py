@@ -6,7 +6,8 @@ Three directions, each a set of frozen dataclasses:
   component's ``data`` (``CanvasData.to_json()``).
 * canvas -> server (HTTP JSON under ``data.api``): requests parsed by ``from_json`` (which
   raises ``InvalidInput`` naming the message, the field and what was expected: unknown
-  fields, missing ones, types, shapes, ranges); replies serialised by ``to_json``.
+  fields, missing ones, types, shapes, ranges; studio.labelling.api_requests, re-exported
+  here); replies serialised by ``to_json``.
 * canvas -> Streamlit (component triggers): :func:`parse_event` -> one of
   :class:`ChangedEvent`, :class:`SelectEvent`, :class:`ClassEvent`, :class:`OpenEvent`.
 
@@ -18,232 +19,29 @@ the dataset etc. is checked by the workspace (studio.label_workspace) against th
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from studio.errors import InvalidInput
+from studio.labelling.api_requests import (
+    MAX_POINTS,
+    MAX_SECONDS,
+    SOURCES,
+    STATUSES,
+    AcceptRequest,
+    CreateClassRequest,
+    MaskRef,
+    PredictionRef,
+    PredictRequest,
+    Source,
+    Status,
+    UpdateRequest,
+)
+from studio.labelling.fields import RLE, fields, integer, optional_integer
 
 VERSION = 1
-MAX_POINTS = 64  # points of one prompt (an annotator clicks a handful)
-MAX_SECONDS = 24 * 3600.0  # time spent on one object, as reported by the canvas
 DEFAULT_OPACITY = 0.45
-RLE = dict[str, Any]  # {"size": [h, w], "counts": str}
-Source = Literal["sam", "fallback", "manual"]
-Status = Literal["accepted", "rejected", "draft"]
-SOURCES: tuple[Source, ...] = ("sam", "fallback", "manual")
-STATUSES: tuple[Status, ...] = ("accepted", "rejected", "draft")
-_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
-_PREDICTION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-# ------------------------------------------------------------------------ field readers
-
-
-def _fields(what: str, value: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``value`` as a dict holding every ``required`` key and nothing outside required + optional."""
-    expected = ", ".join([*required, *(f"{k} (optional)" for k in optional)])
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{what}: expected a JSON object with {expected}; got {type(value).__name__}")
-    unknown = sorted(str(k) for k in set(value) - set(required) - set(optional))
-    if unknown:
-        raise InvalidInput(f"{what}: unknown field(s) {', '.join(unknown)}; expected {expected}")
-    missing = [k for k in required if k not in value]
-    if missing:
-        raise InvalidInput(f"{what}: missing field(s) {', '.join(missing)}; expected {expected}")
-    return value
-
-
-def _int(what: str, name: str, value: Any, minimum: int | None = 1) -> int:
-    """An integer (JSON numbers like 3.0 are accepted, booleans are not), >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
-        raise InvalidInput(f"{what}: {name} must be an integer, got {value!r:.40}")
-    if minimum is not None and value < minimum:
-        raise InvalidInput(f"{what}: {name} must be >= {minimum}, got {int(value)}")
-    return int(value)
-
-
-def _optional_int(what: str, name: str, value: Any, minimum: int | None = 1) -> int | None:
-    return None if value is None else _int(what, name, value, minimum)
-
-
-def _number(what: str, name: str, value: Any, low: float | None = None, high: float | None = None) -> float:
-    """A finite number within [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidInput(f"{what}: {name} must be a finite number, got {value!r:.40}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise InvalidInput(f"{what}: {name} must be within [{low}, {high}], got {value}")
-    return float(value)
-
-
-def _choice(what: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise InvalidInput(f"{what}: {name} must be one of {', '.join(choices)}, got {value!r:.40}")
-    return str(value)
-
-
-def _rle(what: str, name: str, value: Any) -> RLE:
-    """``{"size": [h, w], "counts": str}`` with h, w >= 1 (the runs are checked on decode)."""
-    rle = _fields(f"{what}: {name}", value, ("size", "counts"))
-    size = rle["size"]
-    if (not isinstance(size, list) or len(size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
-        raise InvalidInput(f"{what}: {name}.size must be [height, width] (positive integers), got {size!r:.40}")
-    if not isinstance(rle["counts"], str):
-        raise InvalidInput(f"{what}: {name}.counts must be a COCO compressed RLE string, "
-                           f"got {type(rle['counts']).__name__}")
-    return {"size": [int(size[0]), int(size[1])], "counts": rle["counts"]}
-
-
-def _xy(what: str, name: str, value: Any) -> tuple[float, float]:
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise InvalidInput(f"{what}: {name} must be [x, y], got {value!r:.40}")
-    return _number(what, f"{name}[0]", value[0]), _number(what, f"{name}[1]", value[1])
-
-
-# ----------------------------------------------------------------------------- requests
-
-
-@dataclass(frozen=True)
-class PredictionRef:
-    """``mask_input`` as a reference: candidate ``candidate`` of an earlier server-path
-    prediction of this workspace (its low-res logits are kept server-side)."""
-
-    prediction: str
-    candidate: int
-
-
-@dataclass(frozen=True)
-class MaskRef:
-    """``mask_input`` as a mask (a selected annotation, a brush-edited mask): RLE of the image's size."""
-
-    rle: RLE
-
-
-@dataclass(frozen=True)
-class PredictRequest:
-    """``POST predict``: points (N, 2) with labels (N,) 1 / 0, at most one box XYXY, all in
-    image pixels; ``multimask``: 3 candidates (first step) or 1 (refinement)."""
-
-    image_id: int
-    points: tuple[tuple[float, float], ...]
-    labels: tuple[int, ...]
-    box: tuple[float, float, float, float] | None
-    multimask: bool
-    mask_input: PredictionRef | MaskRef | None
-
-    @staticmethod
-    def from_json(value: Any) -> PredictRequest:
-        what = "predict request"
-        body = _fields(what, value, ("image_id", "points", "labels"), ("box", "multimask", "mask_input"))
-        raw_points, raw_labels = body["points"], body["labels"]
-        if not isinstance(raw_points, list) or len(raw_points) > MAX_POINTS:
-            raise InvalidInput(f"{what}: points must be a list of at most {MAX_POINTS} [x, y] pairs, "
-                               f"got {raw_points!r:.60}")
-        points = tuple(_xy(what, f"points[{i}]", p) for i, p in enumerate(raw_points))
-        if not isinstance(raw_labels, list) or len(raw_labels) != len(points):
-            raise InvalidInput(f"{what}: labels must be a list of {len(points)} values (one per point), "
-                               f"got {raw_labels!r:.60}")
-        labels = []
-        for i, label in enumerate(raw_labels):
-            if label not in (0, 1) or isinstance(label, bool):
-                raise InvalidInput(f"{what}: labels[{i}] must be 1 (positive) or 0 (negative), got {label!r:.20}")
-            labels.append(int(label))
-        box = None
-        if body.get("box") is not None:
-            raw = body["box"]
-            if not isinstance(raw, list) or len(raw) != 4:
-                raise InvalidInput(f"{what}: box must be [x0, y0, x1, y1] or null, got {raw!r:.60}")
-            x0, y0, x1, y1 = (_number(what, f"box[{i}]", v) for i, v in enumerate(raw))
-            box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-        if not points and box is None:
-            raise InvalidInput(f"{what}: expected at least one point or a box")
-        multimask = body.get("multimask", True)
-        if not isinstance(multimask, bool):
-            raise InvalidInput(f"{what}: multimask must be true or false, got {multimask!r:.20}")
-        return PredictRequest(_int(what, "image_id", body["image_id"]), points, tuple(labels), box, multimask,
-                              _mask_input(what, body.get("mask_input")))
-
-
-def _mask_input(what: str, value: Any) -> PredictionRef | MaskRef | None:
-    if value is None:
-        return None
-    if isinstance(value, dict) and "rle" in value:
-        return MaskRef(_rle(what, "mask_input.rle", _fields(f"{what}: mask_input", value, ("rle",))["rle"]))
-    ref = _fields(f"{what}: mask_input", value, ("prediction", "candidate"))
-    if not isinstance(ref["prediction"], str) or not _PREDICTION_RE.match(ref["prediction"]):
-        raise InvalidInput(f"{what}: mask_input.prediction must be a prediction id from an earlier reply, "
-                           f"got {ref['prediction']!r:.40}")
-    return PredictionRef(ref["prediction"], _int(what, "mask_input.candidate", ref["candidate"], 0))
-
-
-@dataclass(frozen=True)
-class AcceptRequest:
-    """``POST annotations``: store ``rle`` (the image's size) as an accepted annotation of
-    ``class_id``, or with ``annotation_id`` replace that annotation's mask (refine / brush)."""
-
-    image_id: int
-    class_id: int
-    rle: RLE
-    source: Source
-    seconds: float = 0.0
-    score: float | None = None
-    annotation_id: int | None = None
-
-    @staticmethod
-    def from_json(value: Any) -> AcceptRequest:
-        what = "annotation"
-        body = _fields(what, value, ("image_id", "class_id", "rle", "source"), ("seconds", "score", "annotation_id"))
-        score = body.get("score")
-        return AcceptRequest(
-            image_id=_int(what, "image_id", body["image_id"]),
-            class_id=_int(what, "class_id", body["class_id"]),
-            rle=_rle(what, "rle", body["rle"]),
-            source=_choice(what, "source", body["source"], SOURCES),  # type: ignore[arg-type]
-            seconds=_number(what, "seconds", body.get("seconds", 0.0), 0.0, MAX_SECONDS),
-            score=None if score is None else _number(what, "score", score),
-            annotation_id=_optional_int(what, "annotation_id", body.get("annotation_id")))
-
-
-@dataclass(frozen=True)
-class UpdateRequest:
-    """``POST annotations/{id}``: a new class and / or status (at least one)."""
-
-    class_id: int | None = None
-    status: Status | None = None
-
-    @staticmethod
-    def from_json(value: Any) -> UpdateRequest:
-        what = "annotation update"
-        body = _fields(what, value, (), ("class_id", "status"))
-        class_id = _optional_int(what, "class_id", body.get("class_id"))
-        status = body.get("status")
-        if status is not None:
-            status = _choice(what, "status", status, STATUSES)
-        if class_id is None and status is None:
-            raise InvalidInput(f"{what}: expected class_id and / or status, got neither")
-        return UpdateRequest(class_id, status)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class CreateClassRequest:
-    """``POST classes``: a name (checked by studio.classes) and optionally a "#rrggbb" colour."""
-
-    name: str
-    color: str | None = None
-
-    @staticmethod
-    def from_json(value: Any) -> CreateClassRequest:
-        what = "new class"
-        body = _fields(what, value, ("name",), ("color",))
-        if not isinstance(body["name"], str):
-            raise InvalidInput(f"{what}: name must be a string, got {type(body['name']).__name__}")
-        color = body.get("color")
-        if color is not None and (not isinstance(color, str) or not _COLOR_RE.match(color)):
-            raise InvalidInput(f"{what}: color must be '#rrggbb', got {color!r:.20}")
-        return CreateClassRequest(body["name"], color)
 
 
 # ------------------------------------------------------------------------------ replies
@@ -519,12 +317,21 @@ def parse_event(value: Any) -> CanvasEvent | None:
                            f"got {value!r:.60}")
     kind = value["kind"]
     if kind == "changed":
-        return ChangedEvent(_int(what, "revision", _fields(what, value, ("kind", "revision"))["revision"], 0))
+        return ChangedEvent(integer(what, "revision", fields(what, value, ("kind", "revision"))["revision"], 0))
     if kind == "select":
-        return SelectEvent(_optional_int(what, "annotation_id",
-                                         _fields(what, value, ("kind", "annotation_id"))["annotation_id"]))
+        return SelectEvent(optional_integer(what, "annotation_id",
+                                         fields(what, value, ("kind", "annotation_id"))["annotation_id"]))
     if kind == "class":
-        return ClassEvent(_int(what, "class_id", _fields(what, value, ("kind", "class_id"))["class_id"]))
+        return ClassEvent(integer(what, "class_id", fields(what, value, ("kind", "class_id"))["class_id"]))
     if kind == "open":
-        return OpenEvent(_int(what, "image_id", _fields(what, value, ("kind", "image_id"))["image_id"]))
+        return OpenEvent(integer(what, "image_id", fields(what, value, ("kind", "image_id"))["image_id"]))
     raise InvalidInput(f"{what}: kind must be changed, select, class or open, got {kind!r:.20}")
+
+
+__all__ = [
+    "MAX_POINTS", "MAX_SECONDS", "RLE", "SOURCES", "STATUSES", "VERSION", "AcceptRequest", "AnnotationData",
+    "AnnotationReply", "CanvasData", "CanvasEvent", "ChangedEvent", "ClassData", "ClassEvent", "ClassReply",
+    "CreateClassRequest", "DecoderData", "DeleteReply", "ErrorReply", "ImageData", "MaskRef", "OpenEvent",
+    "PredictReply", "PredictRequest", "PredictionRef", "PrefetchData", "SegmenterData", "SelectEvent", "Source",
+    "Status", "UpdateRequest", "canvas_data", "parse_event",
+]
