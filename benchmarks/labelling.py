@@ -1,15 +1,19 @@
 """Labelling figures: what an annotator waits for (prints them; not a test).
 
-    python benchmarks/labelling.py [--quick] [--clicks 30] [--encoder-runs 2]
+    python benchmarks/labelling.py [--quick] [--clicks 30] [--encoder-runs 2] [--no-browser]
 
 1. decoder latency per click (p50 / p95) with the image's embedding already computed, on
    a 640x480 demo shelf scene, one click at the interior of each product: SAM vit_b (the
-   official checkpoint when ``<models_dir>/sam`` has it, else random weights: same cost)
-   and the OpenCV fallback;
+   official checkpoint when ``<models_dir>/sam`` has it, else random weights: same cost) in
+   torch and as the exported ONNX decoder in onnxruntime (what the browser runs, natively
+   here), and the OpenCV fallback;
 2. SAM vit_b image-encoder time per image (the wait when an image is opened uncached): on
    the CPU, and on CUDA when there is a GPU (bfloat16 autocast + SDPA attention);
 3. embedding cache: a miss (compute + store) against a disk hit and a memory hit;
-4. the browser round trip of a click (:func:`measure_browser`, filled in later).
+4. in headless Chromium on a running studio, side by side (:func:`measure_browser`):
+   click -> mask visible and hover -> preview visible with SAM vit_b decoded in the browser,
+   the same click through the server path, the fallback, and Accept -> ready for the next
+   object. Every process the benchmark starts ends when it ends.
 
 ``--quick``: fewer clicks and one encoder run per device.
 """
@@ -79,6 +83,19 @@ def measure_clicks(segmenter: Segmenter, embedding: Embedding, clicks: list[tupl
         embedding, Prompt.from_clicks([c], [1])), 1)]
 
 
+def measure_onnx_clicks(segmenter: Segmenter, embedding: Embedding, clicks: list[tuple[int, int]]) -> list[float]:
+    """Seconds per single-click decode through the exported ONNX decoder (onnxruntime, CPU)."""
+    import onnxruntime as ort
+
+    from studio.segment.onnx_decoder import ensure_decoder, run_decoder
+
+    with tempfile.TemporaryDirectory() as folder:
+        session = ort.InferenceSession(str(ensure_decoder(segmenter, Path(folder))), providers=["CPUExecutionProvider"])
+    run_decoder(session, embedding, Prompt.from_clicks([clicks[0]], [1]))
+    return [t for click in clicks for t in timings(lambda c=click: run_decoder(
+        session, embedding, Prompt.from_clicks([c], [1])), 1)]
+
+
 def measure_encoder(segmenter: Segmenter, image: np.ndarray, runs: int) -> tuple[list[float], Embedding]:
     """Seconds per ``set_image`` (the model is built before timing); the last embedding."""
     import torch
@@ -113,60 +130,207 @@ def measure_cache(segmenter: Segmenter, embedding: Embedding, miss_seconds: floa
     return rows
 
 
-def measure_browser(n_clicks: int = 20) -> list[Row] | None:
-    """Click -> updated mask visible, in headless Debian Chromium on a running studio (demo
-    dataset, fallback segmenter as on a fresh machine): p50 / p95 over ``n_clicks`` clicks.
-    Timed from the click to the moment the canvas <img> shows a new picture. None (skipped)
-    when chromium or playwright is missing."""
+# ----------------------------------------------------------------------------- browser
+
+BROWSER_SIZE = (2560, 1920)  # (H, W) of the shelf photo the browser rows label, like the issue's photos
+HOOK = "window.__studioCanvas"  # the canvas's test hook (frontend/canvas/README.md)
+
+
+def browser_scene(seed: int = 0) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """A 1920x2560 (W x H) demo shelf scene and one interior click (x, y) per product."""
+    import cv2
+
+    h, w = BROWSER_SIZE
+    image, instances = render_scene(scene_rng(seed, 1), w, h)
+    clicks = []
+    for _, mask in instances:
+        dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+        y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        clicks.append((int(x), int(y)))
+    return image, clicks
+
+
+def _open_label(page: Any, url: str) -> None:
+    page.goto(f"{url}/label")
+    page.wait_for_function(f"() => {HOOK} && {HOOK}.ready()", timeout=120_000)
+
+
+def _timed(page: Any, kind: str, action: Callable[[], None], timeout_ms: float = 120_000) -> dict:
+    """Run ``action`` and return the canvas's next timing mark of ``kind`` (ms, path)."""
+    before = page.evaluate(f"() => {HOOK}.timings('{kind}').map(t => t.end)")
+    action()
+    try:
+        page.wait_for_function(f"(before) => {HOOK}.timings('{kind}').some(t => !before.includes(t.end))",
+                               arg=before, timeout=timeout_ms)
+    except Exception:
+        stages = page.get_by_test_id("studio-canvas-stage")
+        print(f"no '{kind}' mark; canvas state: {page.evaluate(f'() => {HOOK}.state()')}; stages at "
+              f"{[stages.nth(i).bounding_box() for i in range(stages.count())]}, window {page.viewport_size}",
+              file=sys.stderr)
+        raise
+    return page.evaluate(f"(before) => {HOOK}.timings('{kind}').filter(t => !before.includes(t.end)).pop()",
+                         before)
+
+
+def _client(page: Any, x: float, y: float) -> tuple[float, float]:
+    cx, cy = page.evaluate(f"([x, y]) => {HOOK}.toClient(x, y)", [x, y])
+    return float(cx), float(cy)
+
+
+def _click(page: Any, x: float, y: float) -> dict:
+    cx, cy = _client(page, x, y)
+    return _timed(page, "click", lambda: page.mouse.click(cx, cy))
+
+
+def _clear(page: Any) -> None:
+    page.keyboard.press("Escape")
+    page.evaluate(f"() => {HOOK}.idle()")
+
+
+def _clicks(page: Any, points: list[tuple[int, int]], n: int) -> list[dict]:
+    """``n`` clicks: on each product a first click (3 candidates) then a refining one beside
+    it, then Esc; the timing marks (ms, path)."""
+    marks: list[dict] = []
+    i = 0
+    while len(marks) < n:
+        x, y = points[i % len(points)]
+        marks.append(_click(page, x, y))
+        if len(marks) < n:
+            marks.append(_click(page, x + 6, y + 4))
+        _clear(page)
+        i += 1
+    return marks
+
+
+def _hovers(page: Any, points: list[tuple[int, int]], n: int) -> list[dict]:
+    """Pointer moves onto products (no click): the preview marks."""
+    marks = []
+    for i in range(n):
+        x, y = points[i % len(points)]
+        page.mouse.move(*_client(page, 5, 5))  # leave the object first
+        page.evaluate(f"() => {HOOK}.idle()")
+        cx, cy = _client(page, x, y)
+        marks.append(_timed(page, "hover", lambda cx=cx, cy=cy: page.mouse.move(cx, cy, steps=2), 30_000))
+    page.mouse.move(*_client(page, 5, 5))
+    return marks
+
+
+def _accepts(page: Any, points: list[tuple[int, int]], n: int) -> tuple[list[dict], list[dict]]:
+    """Click a product, then A: (ready for the next object marks, stored marks)."""
+    ready, saved = [], []
+    for i in range(n):
+        x, y = points[i % len(points)]
+        _clear(page)
+        cx, cy = _client(page, x, y)
+        page.keyboard.down("Shift")  # a point even where an earlier round left a mask
+        _timed(page, "click", lambda cx=cx, cy=cy: page.mouse.click(cx, cy))
+        page.keyboard.up("Shift")
+        before = page.evaluate(f"() => {HOOK}.timings('acceptSaved').length")
+        ready.append(_timed(page, "accept", lambda: page.keyboard.press("a")))
+        page.wait_for_function(f"(n) => {HOOK}.timings('acceptSaved').length > n", arg=before, timeout=60_000)
+        saved.append(page.evaluate(f"() => {HOOK}.timings('acceptSaved').slice(-1)[0]"))
+    return ready, saved
+
+
+def _figure(marks: list[dict], path: str | None = None) -> str:
+    values = [m["ms"] for m in marks]
+    paths = {m.get("path") for m in marks}
+    if path is not None and paths != {path}:
+        raise RuntimeError(f"expected every mark on the {path} path, got {sorted(paths)}")
+    return f"p50 {np.percentile(values, 50):7.1f} ms  p95 {np.percentile(values, 95):7.1f} ms"
+
+
+def _wait_for_embeddings(root: Path, n: int, timeout: float = 600) -> None:
+    """Until the studio at ``root`` has ``n`` SAM embeddings on disk (its background prefetch
+    done), so the timed clicks do not share the CPU with SAM's encoder."""
+    deadline = time.monotonic() + timeout
+    while len(list((root / "data" / "embeddings").glob("sam-*/*.npz"))) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the studio at {root} did not embed {n} images within {timeout} s")
+        time.sleep(0.5)
+
+
+def _bench_folder(root: Path) -> tuple[Path, list[tuple[int, int]]]:
+    """A folder with the benchmark's shelf photo (and a second one); the product centres."""
+    from studio.demo import write_jpeg
+
+    folder = root / "photos"
+    folder.mkdir(parents=True)
+    image, points = browser_scene(0)
+    write_jpeg(folder / "a_shelf.jpg", image)
+    write_jpeg(folder / "b_shelf.jpg", browser_scene(1)[0])
+    return folder, points
+
+
+def measure_browser(n: int = 20) -> list[Row] | None:
+    """Headless Debian Chromium on a running studio, one 1920x2560 shelf photo, timed by the
+    canvas's own marks (input event -> the frame that shows the result): click -> mask and
+    hover -> preview for SAM vit_b decoded in the browser (random weights: the same compute),
+    the same clicks through the server path (the decoder file blocked), the fallback; Accept
+    -> ready for the next object. Every server the benchmark starts is stopped when it ends.
+    None (skipped) when chromium or playwright is missing."""
     import shutil
 
     if not shutil.which("chromium"):
         return None
-    import cv2
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import launch_chromium, running_studio
 
-    root = Path(tempfile.mkdtemp(prefix="studio-bench-browser-"))
-    times: list[float] = []
-    with running_studio(root) as studio, sync_playwright() as playwright:
+    rows: list[Row] = []
+    where = f"{n} per row, headless Chromium, 1920x2560 photo"
+    with tempfile.TemporaryDirectory(prefix="studio-bench-browser-") as tmp, sync_playwright() as playwright:
+        folder, points = _bench_folder(Path(tmp))
+        setup = ["import", "images", str(folder), "--dataset", "bench", "--classes", "box,jar,bottle", "--here"]
         browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(f"{studio.url}/label")
-        img = page.frame_locator("iframe[title*='image_coordinates']").locator("img")
-        img.wait_for()
-        box = img.bounding_box()
-        natural = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
-        scale = box["width"] / natural[0]
-        points = [(int(x), int(y)) for x, y in _interior_points(cv2, natural)]
-        for i in range(n_clicks):
-            if i % 4 == 0:  # start a new object now and then (Esc = clear)
-                page.keyboard.press("Escape")
-                time.sleep(0.5)
-            src = img.get_attribute("src")
-            x, y = points[i % len(points)]
-            start = time.perf_counter()
-            img.click(position={"x": x * scale, "y": y * scale})
-            while img.get_attribute("src") == src:
-                time.sleep(0.002)
-            times.append((time.perf_counter() - start) * 1000)
-        browser.close()
-    t = np.array(times)
-    return [("click -> mask visible, browser (fallback)",
-             f"p50 {np.percentile(t, 50):6.1f} ms  p95 {np.percentile(t, 95):6.1f} ms",
-             f"{len(t)} clicks, headless Chromium, Streamlit round trip")]
+        try:
+            with running_studio(Path(tmp) / "sam", setup, worker=False, demo_images=0,
+                                env={"STUDIO_SAM_MODEL": "random-vit_b"}) as studio:
+                page = browser.new_page(viewport={"width": 1600, "height": 1100})
+                _open_label(page, studio.url)
+                page.wait_for_function(f"() => {HOOK}.decoder().status === 'ready'", timeout=180_000)
+                warm = _click(page, *points[0])  # waits for the image's embedding (SAM's encoder on the server)
+                _clear(page)
+                _wait_for_embeddings(studio.root, 2)  # the server prefetches the next photo: let it finish first
+                decoder = page.evaluate(f"() => {HOOK}.decoder()")
+                clicks = _clicks(page, points, n)
+                rows.append(("click -> mask visible, SAM vit_b in the browser", _figure(clicks, "browser"),
+                             f"{where}; onnxruntime-web WASM, {decoder['threads']} thread(s); first click "
+                             f"{warm['ms'] / 1000:.1f} s (embedding computed on the server)"))
+                rows.append(("hover -> preview visible, SAM vit_b in the browser",
+                             _figure(_hovers(page, points, n), "browser"), where))
+                decodes = [page.evaluate(f"(p) => {HOOK}.decode({{points: [p], labels: [1]}})", list(points[i % len(points)]))
+                           for i in range(n)]
+                rows.append(("  of which decoder + postprocessing", _figure(decodes),
+                             "window.__studioCanvas.decode: onnxruntime-web run + SAM's upscaling in TypeScript"))
 
+                blocked = browser.new_page(viewport={"width": 1600, "height": 1100})
+                blocked.route("**/decoder.onnx", lambda route: route.fulfill(status=200, body=b"not an onnx file"))
+                _open_label(blocked, studio.url)
+                blocked.wait_for_function(f"() => {HOOK}.decoder().status === 'failed'", timeout=60_000)
+                rows.append(("click -> mask visible, SAM vit_b through the server",
+                             _figure(_clicks(blocked, points, n), "server"),
+                             f"{where}; POST predict (decoder file refused in the browser)"))
+                blocked.close()
 
-def _interior_points(cv2: Any, natural: list[int]) -> list[tuple[int, int]]:
-    """Product centres of the first demo scene (the Label page opens it first)."""
-    _, instances = render_scene(scene_rng(0, 0), 640, 480)
-    points = []
-    for _, mask in instances:
-        distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
-        y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
-        points.append((int(x) * natural[0] // 640, int(y) * natural[1] // 480))
-    return points
+                ready, saved = _accepts(page, points, n)
+                rows.append(("Accept -> ready for the next object (SAM)", _figure(ready), where))
+                rows.append(("Accept -> stored (server reply applied)", _figure(saved), where))
+                page.close()
+            with running_studio(Path(tmp) / "fallback", setup, worker=False, demo_images=0,
+                                env={"STUDIO_SAM_MODEL": "fallback"}) as studio:
+                page = browser.new_page(viewport={"width": 1600, "height": 1100})
+                _open_label(page, studio.url)
+                _click(page, *points[0])  # warm-up: the fallback's smoothing of the photo
+                _clear(page)
+                rows.append(("click -> mask visible, fallback (server)", _figure(_clicks(page, points, n), "server"),
+                             f"{where}; POST predict"))
+                ready, _ = _accepts(page, points, n)
+                rows.append(("Accept -> ready for the next object (fallback)", _figure(ready), where))
+                page.close()
+        finally:
+            browser.close()
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -174,6 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer clicks, one encoder run per device")
     parser.add_argument("--clicks", type=int, default=30, help="clicks per segmenter (default 30; --quick 10)")
     parser.add_argument("--encoder-runs", type=int, default=2, help="encoder runs per device (default 2; --quick 1)")
+    parser.add_argument("--no-browser", action="store_true", help="only the CPU rows")
     args = parser.parse_args(argv)
     n_clicks = min(args.clicks, 10) if args.quick else args.clicks
     runs = 1 if args.quick else args.encoder_runs
@@ -203,7 +368,9 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(("SAM vit_b encoder, cuda", "        -", "not measured: no device"))
 
     sam_clicks = measure_clicks(sam, sam_embedding, clicks)
-    rows.append(("SAM vit_b decoder per click, cpu", ms(sam_clicks), f"3 candidates; {weights}"))
+    rows.append(("SAM vit_b decoder per click, cpu", ms(sam_clicks), f"3 candidates, torch; {weights}"))
+    rows.append(("SAM vit_b ONNX decoder per click, cpu", ms(measure_onnx_clicks(sam, sam_embedding, clicks)),
+                 "3 candidates + postprocessing, onnxruntime on the exported file"))
     fallback = FallbackSegmenter()
     fallback_encoder = timings(lambda: fallback.set_image(image), 3)
     fallback_embedding = fallback.set_image(image)
@@ -214,8 +381,8 @@ def main(argv: list[str] | None = None) -> None:
     rows += measure_cache(sam, sam_embedding, float(np.mean(encoder_cpu)))
     rows += measure_cache(fallback, fallback_embedding, min(fallback_encoder))
 
-    browser = measure_browser(10 if args.quick else 20)
-    rows += browser if browser is not None else [("click round trip, browser", "        -", "skipped: not implemented")]
+    browser = None if args.no_browser else measure_browser(10 if args.quick else 20)
+    rows += browser if browser is not None else [("browser rows", "        -", "skipped (--no-browser, or no chromium)")]
 
     width = max(len(r[0]) for r in rows)
     print(f"{'what':{width}}  {'figure':>31}  note")
