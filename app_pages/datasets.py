@@ -1,4 +1,5 @@
-"""Datasets: list, stats, classes, import (upload or path) and export with download. Work runs as jobs."""
+"""Datasets: list, stats, classes, import (upload or path) and export with download. Work runs as jobs.
+Read-only (stats and classes) for users who may not edit datasets (annotators, reviewers)."""
 
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from studio.classes import class_summaries
 from studio.datasets import dataset_stats, list_datasets, take_snapshot
 from studio.errors import StudioError
 from studio.jobs import enqueue, get_job
@@ -13,6 +15,7 @@ from studio.jobs.kinds import ExportSpec, ImportSpec
 from studio.naming import data_version_short
 from studio.transfer import EXPORT_FORMATS, IMPORT_FORMATS, export_target, save_upload, zipped
 from studio_ui.classes import class_manager
+from studio_ui.login import allowed
 
 st.title("Datasets")
 
@@ -23,7 +26,12 @@ else:
     st.dataframe(pd.DataFrame([s.__dict__ for s in summaries]), hide_index=True, width="stretch")
 
 names = [s.name for s in summaries]
-tab_stats, tab_classes, tab_import, tab_export = st.tabs(["Stats", "Classes", "Import", "Export"])
+editor = allowed("datasets.edit")
+if editor:
+    tab_stats, tab_classes, tab_import, tab_export = st.tabs(["Stats", "Classes", "Import", "Export"])
+else:
+    tab_stats, tab_classes = st.tabs(["Stats", "Classes"])
+    tab_import = tab_export = None
 
 with tab_stats:
     if names:
@@ -44,19 +52,27 @@ with tab_stats:
         if stats.versions:
             st.subheader("Versions")
             st.dataframe(pd.DataFrame(stats.versions), hide_index=True)
-        note = st.text_input("Snapshot note", placeholder="what changed since the last version")
-        if st.button("Snapshot now", icon=":material/photo_camera:"):
-            try:
-                taken = take_snapshot(name, note)
-                version = taken.version
-                st.success(f"{'Unchanged since' if taken.reused else 'Saved as'} {taken.label}: "
-                           f"{version.image_count} images, {version.annotation_count} objects")
-            except StudioError as exc:
-                st.error(str(exc))
+        if editor:  # snapshots change what training sees: admins
+            note = st.text_input("Snapshot note", placeholder="what changed since the last version")
+            if st.button("Snapshot now", icon=":material/photo_camera:"):
+                try:
+                    taken = take_snapshot(name, note)
+                    version = taken.version
+                    st.success(f"{'Unchanged since' if taken.reused else 'Saved as'} {taken.label}: "
+                               f"{version.image_count} images, {version.annotation_count} objects")
+                except StudioError as exc:
+                    st.error(str(exc))
 
 with tab_classes:
-    if names:
+    if names and editor:
         class_manager(st.selectbox("Dataset", names, key="classes_dataset"), key="classes")
+    elif names:
+        shown = class_summaries(dataset=st.selectbox("Dataset", names, key="classes_dataset"))
+        st.dataframe(pd.DataFrame([{"class": c.name, "index": c.index, "colour": c.color, "annotations": c.annotations}
+                                   for c in shown]), hide_index=True)
+
+if not editor:
+    st.stop()  # import and export: admins
 
 with tab_import:
     fmt = st.selectbox("Format", IMPORT_FORMATS, help="images: a folder; coco: annotations.json + images/; "

@@ -341,6 +341,14 @@ def authenticate(name: str, password: str, client: str = "", throttle: LoginThro
     return user
 
 
+def local_user() -> UserInfo:
+    """Who uses a studio that needs no login (loopback, no users): the OS user (or STUDIO_AUTHOR),
+    with every right -- the studio as it was before teams."""
+    from studio.annotations import default_author
+
+    return UserInfo(id=0, name=default_author(), role=Role.admin.value, has_password=False)
+
+
 # ---- when a login is needed ---------------------------------------------------------------
 
 def is_loopback(address: str | None) -> bool:

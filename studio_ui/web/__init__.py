@@ -2,7 +2,9 @@
 itself (``st.App`` in ``server.py``): one origin, one port, no second server.
 
 Each feature adds one module here with a ``routes()`` function; :func:`routes` joins them.
-Everything lives under :data:`PREFIX`. Handlers call ``studio`` core functions and run
+Everything lives under :data:`PREFIX`, behind the login gate (``studio_ui.web.auth.AuthMiddleware``,
+installed by server.py): a handler reads the logged-in user with ``auth.request_user(request)``.
+Handlers call ``studio`` core functions and run
 blocking work in a thread (``starlette.concurrency.run_in_threadpool``), never on the event
 loop.
 """
@@ -13,7 +15,8 @@ from starlette.routing import BaseRoute
 
 PREFIX = "/studio-api"  # every route of the studio's components starts with this
 
-ROUTE_MODULES: tuple[str, ...] = ("studio_ui.web.thumbnails", "studio_ui.web.label_api", "studio_ui.web.assets")  # "studio_ui.web.<feature>" modules, each with routes()
+ROUTE_MODULES: tuple[str, ...] = ("studio_ui.web.auth", "studio_ui.web.thumbnails", "studio_ui.web.label_api",
+                                  "studio_ui.web.assets")  # "studio_ui.web.<feature>" modules, each with routes()
 
 
 def routes() -> list[BaseRoute]:
