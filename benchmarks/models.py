@@ -31,8 +31,10 @@ Variants, each on the same input:
 Timing: each variant warms up (2 passes; compiled: until compiled), then ``--rounds`` rounds of
 ``--iters`` passes run the variants in turn (A B C, A B C, ...), so load on a shared machine
 falls on all alike; "median ms" is the median pass over all rounds, "p95 ms" its 95th
-percentile. "max |diff|" is the largest difference from the naive peer's output, relative to
-that output's largest value (bf16 / INT8 differ by design). The studio used is a throw-away
+percentile; "CPU ms" the median CPU time of the process per pass (all threads: the work done,
+which a busy shared machine inflates less than the wall clock). "max |diff|" is the largest
+difference from the naive peer's output, relative to that output's largest value (bf16 / INT8
+differ by design). The studio used is a throw-away
 folder, never your database.
 """
 
@@ -184,12 +186,14 @@ def measure_model(key: str, root: Path, device_name: str, variants: tuple[str, .
     if "naive" in runs:
         reference = _first(runs["naive"][0]()).float().cpu()
     times: dict[str, list[float]] = {v: [] for v in runs}
+    cpu: dict[str, list[float]] = {v: [] for v in runs}
     for _ in range(rounds):
         for variant, (one_pass, _, _) in runs.items():
             for _ in range(iters):
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 one_pass()
                 times[variant].append((time.perf_counter() - started) * 1000.0)
+                cpu[variant].append((time.process_time() - cpu_started) * 1000.0)
     rows: list[Row] = []
     naive_ms = float(np.median(times["naive"])) if "naive" in times else None
     for variant in variants:
@@ -208,6 +212,7 @@ def measure_model(key: str, root: Path, device_name: str, variants: tuple[str, .
         median = float(np.median(ms))
         rows.append({"model": label, "key": key, "variant": variant, "device": device_name, "provider": provider,
                      "median_ms": median, "p95_ms": float(np.percentile(ms, 95)), "fps": 1000.0 / median,
+                     "cpu_ms": float(np.median(cpu[variant])),
                      "warmup_s": warm, "max_rel_diff": diff,
                      "vs_naive": (naive_ms / median) if naive_ms else None, "note": ""})
     return rows
@@ -219,11 +224,11 @@ def format_row(r: Row) -> str:
     diff = f"{r['max_rel_diff']:.1e}" if r.get("max_rel_diff") is not None else "-"
     vs = f"{r['vs_naive']:.2f}x" if r.get("vs_naive") else "-"
     return (f"{r['model']:20} {r['variant']:9} {r['device']:5} {r['provider'][:52]:52} {r['median_ms']:9.2f} "
-            f"{r['p95_ms']:8.2f} {r['fps']:8.1f} {vs:>8} {r['warmup_s']:9.1f} {diff:>10}")
+            f"{r['p95_ms']:8.2f} {r['cpu_ms']:8.1f} {r['fps']:8.1f} {vs:>8} {r['warmup_s']:9.1f} {diff:>10}")
 
 
-HEADER = (f"{'model':20} {'variant':9} {'dev':5} {'provider':52} {'median ms':>9} {'p95 ms':>8} {'FPS':>8} "
-          f"{'vs naive':>8} {'warm-up s':>9} {'max |diff|':>10}")
+HEADER = (f"{'model':20} {'variant':9} {'dev':5} {'provider':52} {'median ms':>9} {'p95 ms':>8} {'CPU ms':>8} "
+          f"{'FPS':>8} {'vs naive':>8} {'warm-up s':>9} {'max |diff|':>10}")
 
 
 def run(quick: bool = False, device: str | None = None, models: tuple[str, ...] = tuple(MODELS),

@@ -195,6 +195,7 @@ class _Tracker:
     seconds: float = 0.0
     reason: str | None = None
     eager_shapes_logged: bool = False
+    compiling_since: float | None = None  # perf_counter() when the running compile started
 
 
 def bucket_multiple(size_multiple: int, multiple: int = BUCKET_MULTIPLE) -> int:
@@ -302,7 +303,8 @@ class CompiledRunner:
     def state(self) -> WarmupState:
         with self._state_lock:
             t = self._track
-            return WarmupState(t.status, tuple(t.shapes), t.current, t.done, t.total, t.seconds, t.reason)
+            seconds = t.seconds + (time.perf_counter() - t.compiling_since if t.compiling_since is not None else 0.0)
+            return WarmupState(t.status, tuple(t.shapes), t.current, t.done, t.total, seconds, t.reason)
 
     # -- running --------------------------------------------------------------------------------
     def __call__(self, x: Any) -> tuple[Any, ...]:
@@ -386,7 +388,7 @@ class CompiledRunner:
             return self._call_compiled(x)
         started = time.perf_counter()
         with self._state_lock:
-            track.status, track.current = "compiling", key
+            track.status, track.current, track.compiling_since = "compiling", key, started
         try:
             out = self._call_compiled(x)
         except Exception as exc:  # noqa: BLE001 - any compile failure: eager from now on, with the reason
@@ -395,12 +397,14 @@ class CompiledRunner:
             with self._state_lock:
                 track.status, track.current, track.reason = "fallback", None, reason
                 track.seconds += time.perf_counter() - started
+                track.compiling_since = None
             self._compiled = None
             return self.module(x)
         with self._state_lock:
             track.shapes.append(key)
             track.status, track.current = "ready", None
             track.seconds += time.perf_counter() - started
+            track.compiling_since = None
         return out
 
     def _call_compiled(self, x: Any) -> Any:

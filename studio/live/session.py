@@ -49,7 +49,7 @@ def warm_up_in_background(refs: list[str | int], runtime: str = "torch", device:
 def build_pipeline(refs: list[str | int], runtime: str = "torch", device: str | None = None,
                    concurrent: bool | None = None, warm_size: tuple[int, int] | None = CAMERA_SIZE) -> LivePipeline:
     """A started pipeline over one or two versions, drawn side by side (A left, B right), run
-    concurrently on CUDA (``concurrent``: None = the pipeline's default); warmed up for
+    concurrently (``concurrent``: None = the pipeline's default, on for two); warmed up for
     ``warm_size`` frames in the background (None: not)."""
     if not 1 <= len(refs) <= 2:
         raise InvalidInput(f"live view: expected one or two model versions, got {len(refs)}")

@@ -32,7 +32,7 @@ def test_two_models_render_side_by_side_on_the_frame_they_saw() -> None:
         assert warm.shape == (48, 128, 3)  # before any result: the camera frame, twice
         stats = pipeline.wait_for_results(1)
         out = pipeline.process(frame(20))
-    assert seen[:2] == [("A", 10), ("B", 10)]  # both models, same frame, in order
+    assert sorted(seen[:2]) == [("A", 10), ("B", 10)]  # both models, same frame (concurrently: either first)
     assert out.shape == (48, 128, 3)
     assert (out[-1, 5] == (255, 0, 0)).all() and (out[-1, 64 + 5] == (0, 0, 255)).all()
     assert out[30, 5, 0] in (10, 20)  # the picture under the overlay is a real frame
@@ -122,7 +122,7 @@ def test_concurrent_slots_run_at_the_same_time() -> None:
         outputs, latencies, error = pipeline.infer_all(frame(10))
         assert low <= time.perf_counter() - start < high
         assert outputs == [11, 12] and error is None and all(ms >= 290 for ms in latencies)
-    assert LivePipeline(slots).concurrent is False  # default on CPU slots: one after the other
+    assert LivePipeline(slots).concurrent is True  # the default for two slots (it pays on CPUs too: README)
     assert LivePipeline([*slots[:1]], concurrent=True).concurrent is False  # nothing to overlap
 
 
