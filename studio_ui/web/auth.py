@@ -93,6 +93,13 @@ def request_user(request: HTTPConnection) -> users.UserInfo | None:
     return request.scope.get(SCOPE_KEY)
 
 
+def request_author(request: HTTPConnection) -> str:
+    """The name a handler records as author / editor of what the request writes: the logged-in
+    user, or the OS user (STUDIO_AUTHOR) when no login is needed."""
+    user = request_user(request)
+    return user.name if user is not None else users.local_user().name
+
+
 def _check(connection: HTTPConnection) -> tuple[bool, users.UserInfo | None]:
     """(allowed, user) for a request under /studio-api."""
     if not login_needed():

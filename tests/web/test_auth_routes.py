@@ -147,3 +147,23 @@ def test_on_loopback_logins_start_with_the_first_user(studio: dict) -> None:
     auth.forget_users_cache()
     with client(None) as http:  # no address: Streamlit listens everywhere, so a login is needed
         assert http.get(thumb(studio["items"])).status_code == 401
+
+
+def test_handlers_know_who_writes(studio: dict) -> None:
+    """A route behind the gate reads the user (and the author to record) from the request."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def who(request: Request) -> JSONResponse:
+        user = auth.request_user(request)
+        return JSONResponse({"user": user.name if user else None, "author": auth.request_author(request)})
+
+    from streamlit import config
+
+    config.set_option("server.address", "0.0.0.0")
+    app = Starlette(routes=[Route("/studio-api/who", who)], middleware=[Middleware(auth.AuthMiddleware)])
+    with TestClient(app) as http:
+        assert http.get("/studio-api/who").status_code == 401
+        http.cookies.set(sessions.COOKIE, sessions.issue(users.get_user("ana"))[0])
+        assert http.get("/studio-api/who").json() == {"user": "ana", "author": "ana"}
