@@ -364,8 +364,10 @@ def remove_class(*, dataset: str, ref: ClassRef, reassign_to: ClassRef | None = 
 def _move_and_delete(session: Session, src: LabelClass, dst: LabelClass | None) -> MergeReport:
     moved = 0
     if dst is not None:
+        # a new version of each: an edit based on the class it had before is refused (studio.annotations)
         result = session.execute(update(Annotation).where(col(Annotation.class_id) == src.id)
-                                 .values(class_id=dst.id, updated_at=utcnow()))
+                                 .values(class_id=dst.id, updated_at=utcnow(), version=Annotation.version + 1,
+                                         updated_by=f"a merge of {src.name} into {dst.name}"))
         moved = int(result.rowcount or 0)
     _delete_class(session, src)
     return MergeReport(removed=src.name, target=dst.name if dst is not None else None, relabelled=moved)

@@ -155,3 +155,14 @@ def test_concurrent_edits_of_one_version_exactly_one_lands(image: ann.ImageItem,
     winner = results.index("saved")
     view = ann.get_annotation(aid)
     assert (view.version, view.updated_by, view.area) == (2, f"user{winner}", (10 + winner) ** 2)
+
+
+def test_a_class_merge_makes_older_edits_stale(image: ann.ImageItem, classes: dict[str, int]) -> None:
+    from studio.classes import merge_classes
+
+    aid = ann.add_annotation(image_id=image.id, class_id=classes["box"], mask=square(image, 30), source="sam",
+                             author="ana")
+    merge_classes(dataset="shelves", source="box", target="can")
+    with pytest.raises(ann.StaleEdit, match="changed by a merge of box into can .*class box -> can"):
+        ann.update_annotation(aid, status="rejected", expected_version=1, editor="bo")
+    assert ann.get_annotation(aid).version == 2
