@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from studio import leases, sessions, users
+from studio.config import get_settings
 from studio.errors import StudioError
 from studio_ui.web import PREFIX
 
@@ -44,7 +45,7 @@ MAX_BODY = 16 * 1024
 USERS_EXIST_TTL = 2.0  # seconds the "any user configured?" answer is reused by the gate
 
 _served = False  # set once the middleware runs: the app is behind a real server (not AppTest)
-_users_cache: tuple[float, bool] | None = None
+_users_cache: dict[str, tuple[float, bool]] = {}  # database URL -> (when, any user)
 _users_lock = threading.Lock()
 
 
@@ -64,23 +65,24 @@ def bind_address() -> str | None:
 
 
 def users_configured() -> bool:
-    """:func:`studio.users.users_exist`, reused for :data:`USERS_EXIST_TTL` seconds."""
-    global _users_cache
+    """:func:`studio.users.users_exist` of the configured database, reused for
+    :data:`USERS_EXIST_TTL` seconds."""
+    url = get_settings().db_url
     now = time.monotonic()
     with _users_lock:
-        if _users_cache is not None and now - _users_cache[0] < USERS_EXIST_TTL:
-            return _users_cache[1]
+        cached = _users_cache.get(url)
+        if cached is not None and now - cached[0] < USERS_EXIST_TTL:
+            return cached[1]
     exists = users.users_exist()
     with _users_lock:
-        _users_cache = (now, exists)
+        _users_cache[url] = (now, exists)
     return exists
 
 
 def forget_users_cache() -> None:
     """After adding the first user from a page: the gate asks the database again."""
-    global _users_cache
     with _users_lock:
-        _users_cache = None
+        _users_cache.clear()
 
 
 def login_needed() -> bool:

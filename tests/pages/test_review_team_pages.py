@@ -71,3 +71,20 @@ def test_team_adds_the_first_admin_which_turns_logins_on(demo_studio: dict[str, 
     assert [(u.name, u.role) for u in users.list_users()] == [("boss", "admin")]
     assert "needs a login" in at.error[0].value
     assert leases.list_assignments() == []
+
+
+def test_the_login_page_offers_a_configured_oidc_provider(demo_studio: dict[str, str]) -> None:
+    """With a user configured, app.py shows the login page only; with an [auth] provider in the
+    secrets (what .streamlit/secrets.toml holds) it also offers Streamlit's OIDC login."""
+    from tests.pages.conftest import APP
+
+    users.create_user(name="boss", role="admin", password="admin password")
+    at = _run(AppTest.from_file(APP, default_timeout=60))
+    assert [h.value for h in at.subheader] == ["Log in"] and not [b for b in at.button if "Log in with" in b.label]
+    assert not at.title or at.title[0].value == "Studio"  # no page behind the login
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["auth"] = {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "google": {"client_id": "id", "client_secret": "secret",
+                                     "server_metadata_url": "https://accounts.google.com/.well-known/openid-configuration"}}
+    _run(at)
+    assert [b.label for b in at.button] == ["Log in with google"]
