@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 LOSS_COLUMNS = ("train_loss", "val_loss")
-NOT_METRICS = {"epoch", "train_loss", "val_loss", "lr", "seconds"}
+NOT_METRICS = {"epoch", "train_loss", "val_loss", "lr", "seconds", "data_stall"}
 
 
 def training_curves(rows: Sequence[dict[str, Any]], title: str = "", *, log_loss: bool = False,

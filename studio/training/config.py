@@ -70,7 +70,9 @@ class TrainConfig:
     early_stopping: int = 0  # stop after this many epochs without improvement of the monitored metric; 0 = off
     monitor: str = ""  # the val metric that picks the best checkpoint; default per task (miou, accuracy ...)
     seed: int = 0  # seeds python, numpy and torch: same config, same result (on CPU)
-    num_workers: int = -1  # data loader workers; -1 = min(4, CPU cores - 1)
+    num_workers: int = -1  # data loader workers (kept across epochs); -1 = CPU cores - 1, at most 8 on CUDA, 4 on a CPU
+    input_cache: bool = True  # image tasks: read the version decoded + resized once into <data>/cache (see
+    # studio/training/cache.py); false: decode every image in every run
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # mixed precision (bf16/fp16) on CUDA; ignored on CPU
     channels_last: bool = True  # channels_last memory format on CUDA; ignored on CPU

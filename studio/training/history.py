@@ -35,7 +35,7 @@ def record_epoch(job_id: str, epoch: int, *, train_loss: float | None, val_loss:
 
 def record_csv_rows(job_id: str, rows: list[dict[str, str]]) -> None:
     """Re-report ``training_log.csv`` rows (a resumed run's earlier epochs) under ``job_id``."""
-    fixed = {"epoch", "train_loss", "val_loss", "lr", "seconds"}
+    fixed = {"epoch", "train_loss", "val_loss", "lr", "seconds", "data_stall"}  # data_stall: input timing, not a metric
     for row in rows:
         record_epoch(job_id, int(row["epoch"]), train_loss=_number(row.get("train_loss")),
                      val_loss=_number(row.get("val_loss")), lr=_number(row.get("lr")),

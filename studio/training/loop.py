@@ -2,7 +2,7 @@
 (semantic segmentation, image classification, keypoint sequences; YOLO uses its own).
 
 Per epoch it writes a row to ``training_log.csv`` (epoch, train_loss, val_loss, metrics...,
-lr, seconds), calls ``hooks.on_epoch`` (the job writes the same to the database) and saves
+lr, seconds, data_stall), calls ``hooks.on_epoch`` (the job writes the same to the database) and saves
 ``last.pt`` (the resume state: model, optimizer, scheduler, epoch) and, when the monitored
 metric improved, ``best.pt`` (the weights, epoch, best metric and config only) in the run folder.
 
@@ -12,6 +12,12 @@ model, optimizer and schedule restored. Shuffling, augmentation and dropout deri
 
 Stop: ``hooks.should_stop()`` is checked before every step; when it says so, the loop
 raises :class:`Cancelled` (the last completed epoch's ``last.pt`` stays for a resume).
+
+Input: loader workers live for the whole run (each index carries its epoch, see
+``data.EpochItems``), with pinned memory and a deeper prefetch on CUDA; the loaders draw their
+worker seeds from their own generator, never from the global RNG the model's dropout uses.
+``data_stall`` is the fraction of the epoch's wall time the loop spent waiting for the next
+batch (train and val): near 0, the input keeps up; near 1, the GPU starves.
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -34,7 +41,7 @@ from studio.errors import StudioError
 from studio.progress import ProgressFn, null_progress
 from studio.registry import load_checkpoint, save_checkpoint
 from studio.training.config import TrainConfig
-from studio.training.data import EpochShuffle, sample_seed
+from studio.training.data import EpochItems, EpochShuffle, sample_seed
 from studio.training import unfreeze
 from studio.training.optim import build_optimizer, build_scheduler
 from studio.training.tasks import TaskSetup
@@ -54,6 +61,7 @@ class EpochRecord:
     metrics: dict[str, float]
     lr: float
     seconds: float
+    data_stall: float | None = None  # share of ``seconds`` spent waiting for input batches (None: not measured)
 
 
 @dataclass
@@ -77,14 +85,52 @@ class TrainResult:
     resumed_from: int = 0  # the epoch of the last.pt this run continued from (0: fresh)
 
 
-def _worker_count(config: TrainConfig) -> int:
+def _worker_count(config: TrainConfig, device: torch.device | None = None) -> int:
+    """``config.num_workers``, or by default one per CPU core but one, at most 8 on CUDA (the
+    GPU outruns them) and 4 on a CPU (where they compete with the model for the cores)."""
     if config.num_workers >= 0:
         return config.num_workers
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    most = 8 if device is not None and device.type == "cuda" else 4
+    return max(0, min(most, (os.cpu_count() or 1) - 1))
+
+
+def _loader(dataset: Any, config: TrainConfig, device: torch.device, workers: int, *, sampler: Any = None,
+            collate: Callable | None = None, drop_last: bool = False) -> DataLoader:
+    """A loader whose workers persist across epochs; pinned memory and 4 batches in flight per
+    worker on CUDA; worker seeds from a generator of its own (the global RNG is left alone, so a
+    resumed run draws the same dropout masks as an uninterrupted one)."""
+    cuda = device.type == "cuda"
+    extra: dict[str, Any] = {"persistent_workers": True, "prefetch_factor": 4 if cuda else 2} if workers else {}
+    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, shuffle=False, num_workers=workers,
+                      collate_fn=collate, drop_last=drop_last, pin_memory=cuda,
+                      generator=torch.Generator().manual_seed(config.seed), **extra)
+
+
+class _Timed:
+    """Iterates ``loader``, adding the time spent waiting for each batch to ``waited``."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader, self.waited = loader, 0.0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Any]:
+        started = time.perf_counter()
+        iterator = iter(self.loader)
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                self.waited += time.perf_counter() - started
+                return
+            self.waited += time.perf_counter() - started
+            yield batch
+            started = time.perf_counter()
 
 
 def _csv_columns(setup: TaskSetup) -> list[str]:
-    return ["epoch", "train_loss", "val_loss", *setup.metric_names, "lr", "seconds"]
+    return ["epoch", "train_loss", "val_loss", *setup.metric_names, "lr", "seconds", "data_stall"]
 
 
 def read_log(path: Path) -> list[dict[str, str]]:
@@ -108,7 +154,8 @@ def _row(record: EpochRecord) -> dict[str, object]:
     return {"epoch": record.epoch, "train_loss": f"{record.train_loss:.6f}",
             "val_loss": "" if record.val_loss is None else f"{record.val_loss:.6f}",
             **{k: f"{v:.6f}" for k, v in record.metrics.items()}, "lr": f"{record.lr:.8g}",
-            "seconds": f"{record.seconds:.2f}"}
+            "seconds": f"{record.seconds:.2f}",
+            "data_stall": "" if record.data_stall is None else f"{record.data_stall:.4f}"}
 
 
 def _autocast(device: torch.device, config: TrainConfig):  # noqa: ANN202
@@ -138,13 +185,12 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
     if device.type == "cuda" and config.channels_last and setup.image_input:
         model = model.to(memory_format=torch.channels_last)
 
-    workers = _worker_count(config)
-    sampler = EpochShuffle(len(setup.train_set), config.seed)
-    train_loader = DataLoader(setup.train_set, batch_size=config.batch_size, sampler=sampler, num_workers=workers,
-                              collate_fn=setup.collate, drop_last=len(setup.train_set) > config.batch_size,
-                              pin_memory=device.type == "cuda", persistent_workers=False)
-    val_loader = DataLoader(setup.val_set, batch_size=config.batch_size, shuffle=False, num_workers=workers,
-                            collate_fn=setup.collate) if len(setup.val_set) else None
+    workers = _worker_count(config, device)
+    sampler = EpochShuffle(len(setup.train_set), config.seed, tag_epoch=True)
+    train_loader = _Timed(_loader(EpochItems(setup.train_set), config, device, workers, sampler=sampler,
+                                  collate=setup.collate, drop_last=len(setup.train_set) > config.batch_size))
+    val_loader = _Timed(_loader(setup.val_set, config, device, workers, collate=setup.collate)) \
+        if len(setup.val_set) else None
     batches = len(train_loader) if not config.max_train_batches else min(len(train_loader), config.max_train_batches)
     if batches == 0:
         raise StudioError(f"no training batches: {len(setup.train_set)} training samples")
@@ -173,6 +219,8 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
     hooks.log(f"training {config.architecture} {config.backbone} on {describe_device(device)}: "
               f"{len(setup.train_set)} train / {len(setup.val_set)} val samples, {batches} batches per epoch, "
               f"{workers} loader worker(s)")
+    if setup.input_note:
+        hooks.log(setup.input_note)
 
     history: list[EpochRecord] = []
     stale, stopped_early = 0, False
@@ -180,6 +228,7 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
     done_batches, total_batches = 0, (config.epochs - start_epoch + 1) * batches
     for epoch in range(start_epoch, config.epochs + 1):
         epoch_start = time.monotonic()
+        waited_before = train_loader.waited + (val_loader.waited if val_loader is not None else 0.0)
         sampler.set_epoch(epoch)
         setup.train_set.set_epoch(epoch)
         torch.manual_seed(sample_seed(config.seed, epoch, 0))  # dropout etc.: the same after a resume
@@ -216,8 +265,10 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
                            f"epoch {epoch}/{config.epochs} · batch {i + 1}/{batches} · "
                            f"loss {total_loss / seen:.4f} · ETA {_eta(eta)}")
         val_loss, metrics = (None, {}) if val_loader is None else setup.evaluate(model, val_loader, device, autocast)
+        seconds = time.monotonic() - epoch_start
+        waited = train_loader.waited + (val_loader.waited if val_loader is not None else 0.0) - waited_before
         record = EpochRecord(epoch, total_loss / max(seen, 1), val_loss, metrics, optimizer.param_groups[0]["lr"],
-                             time.monotonic() - epoch_start)
+                             seconds, min(1.0, waited / seconds) if seconds > 0 else 0.0)
         history.append(record)
         rows.append(_row(record))
         _write_log(log_path, columns, rows)
@@ -236,7 +287,8 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
         shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         hooks.log(f"epoch {epoch}: train loss {record.train_loss:.4f}"
                   + (f", val loss {val_loss:.4f}" if val_loss is not None else "") + (f", {shown}" if shown else "")
-                  + f", lr {record.lr:.2e}, {record.seconds:.1f} s" + (" *" if improved else ""))
+                  + f", lr {record.lr:.2e}, {record.seconds:.1f} s, waited for data {record.data_stall:.0%}"
+                  + (" *" if improved else ""))
         if config.early_stopping and stale >= config.early_stopping:
             stopped_early = True
             hooks.log(f"early stop: {config.monitor_metric} did not improve for {stale} epochs")

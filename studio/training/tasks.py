@@ -36,14 +36,27 @@ class TaskSetup:
     image_input: bool = True  # (B, 3, H, W) inputs (channels_last applies)
     collate: Callable | None = None
     extra_config: dict[str, Any] = field(default_factory=dict)  # stored in checkpoints' config
+    input_mean: tuple[float, ...] = ()  # image tasks: the model's normalisation, for batches finished on
+    input_std: tuple[float, ...] = ()  # the device (uint8 pixels + augmentation parameters, a CUDA run)
+    input_note: str = ""  # a line for the job log about where the inputs come from (the input cache)
 
     def batch_size_of(self, batch: Any) -> int:
         return int(batch[0].shape[0])
 
-    def compute_loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+    def to_device(self, batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets) of ``batch`` on ``device``. A batch of uint8 pixels with augmentation
+        parameters (datasets with ``device_side``) is finished there (studio.training.data.finish_batch)."""
         x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+        if x.dtype == torch.uint8:
+            from studio.training.data import finish_batch
+
+            x, y = finish_batch(x, y, batch[2], self.input_mean, self.input_std)  # params: decided on the host
         if self.image_input and device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    def compute_loss(self, model: nn.Module, batch: Any, device: torch.device) -> torch.Tensor:
+        x, y = self.to_device(batch, device)
         return self.loss(model(x), y)
 
     @torch.no_grad()
@@ -54,7 +67,7 @@ class TaskSetup:
         total, seen = 0.0, 0
         predictions, targets = [], []
         for batch in loader:
-            x, y = batch[0].to(device), batch[1].to(device)
+            x, y = self.to_device(batch, device)
             with autocast:
                 logits = model(x)
                 loss = self.loss(logits, y)
@@ -117,6 +130,14 @@ def _image_model(config: TrainConfig, num_outputs: int) -> tuple[nn.Module, dict
     return model, preprocessing(config.architecture, config.backbone or None)
 
 
+def _on_cuda(config: TrainConfig) -> bool:
+    """Whether the run trains on CUDA: its image datasets then hand out uint8 pixels and the
+    last input steps run on the GPU (TaskSetup.to_device)."""
+    from studio.device import resolve_device
+
+    return resolve_device(config.device).type == "cuda"
+
+
 def _class_weights(config: TrainConfig, counts: np.ndarray) -> list[float] | None:
     if config.class_weights == "auto":
         return auto_class_weights(counts)
@@ -137,21 +158,31 @@ def prepare_semantic(config: TrainConfig) -> SemanticSetup:
         raise InvalidInput(f"class indices go up to {outputs - 1}; semantic training supports indices below 255")
     model, pre = _image_model(config, outputs)
     mean, std = tuple(pre["mean"]), tuple(pre["std"])
+    cache, note = None, ""
+    if config.input_cache:
+        from studio.training.cache import open_input_cache
+
+        cache = open_input_cache(version.dataset, version.version, version.samples, config.image_size,
+                                 config.ignore_index)
+        note = cache.note
+    device_side = _on_cuda(config)
     train_set = SegmentationDataset(train, config.image_size, mean, std, augment=config.augment, seed=config.seed,
-                                    ignore_index=config.ignore_index)
-    val_set = SegmentationDataset(val, config.image_size, mean, std, ignore_index=config.ignore_index)
+                                    ignore_index=config.ignore_index, cache=cache, device_side=device_side)
+    val_set = SegmentationDataset(val, config.image_size, mean, std, ignore_index=config.ignore_index, cache=cache,
+                                  device_side=device_side)
     weights = None
     if config.class_weights is not None:
         counts = np.zeros(outputs, np.int64)
         for i in range(len(train_set)):
-            label = train_set._data[i][1]
+            label = train_set.label(i)
             counts += np.bincount(label[label != config.ignore_index], minlength=outputs)[:outputs]
         weights = _class_weights(config, counts)
     loss = build_loss(config.loss, outputs, class_weights=weights, ignore_index=config.ignore_index,
                       focal_gamma=config.focal_gamma, label_smoothing=config.label_smoothing)
     pre = {**pre, "image_size": config.image_size, "resize": "longest side to image_size, pad bottom/right"}
     return SemanticSetup(model, train_set, val_set, loss, classes, pre, ["miou", "pixel_accuracy", "mean_dice"],
-                         config.dataset, version.version_id, task="semantic", ignore_index=config.ignore_index)
+                         config.dataset, version.version_id, task="semantic", ignore_index=config.ignore_index,
+                         input_mean=mean, input_std=std, input_note=note)
 
 
 def prepare_classification(config: TrainConfig) -> ClassificationSetup:
@@ -166,8 +197,10 @@ def prepare_classification(config: TrainConfig) -> ClassificationSetup:
     indices = [c["index"] for c in classes]
     model, pre = _image_model(config, len(classes))
     mean, std = tuple(pre["mean"]), tuple(pre["std"])
-    train_set = CropDataset(train, indices, config.image_size, mean, std, augment=config.augment, seed=config.seed)
-    val_set = CropDataset(val, indices, config.image_size, mean, std)
+    device_side = _on_cuda(config)
+    train_set = CropDataset(train, indices, config.image_size, mean, std, augment=config.augment, seed=config.seed,
+                            device_side=device_side)
+    val_set = CropDataset(val, indices, config.image_size, mean, std, device_side=device_side)
     if len(train_set) == 0:
         raise InvalidInput(f"dataset {data_version(config.dataset, version.version)} has no annotated objects "
                            "to crop")
@@ -176,7 +209,8 @@ def prepare_classification(config: TrainConfig) -> ClassificationSetup:
                       label_smoothing=config.label_smoothing, segmentation=False)
     pre = {**pre, "image_size": config.image_size, "input": "object crop (box + 10% margin), resized to fit, padded"}
     return ClassificationSetup(model, train_set, val_set, loss, classes, pre, ["accuracy", "macro_f1"],
-                               config.dataset, version.version_id, task="classification")
+                               config.dataset, version.version_id, task="classification", input_mean=mean,
+                               input_std=std)
 
 
 def prepare_sequence(config: TrainConfig) -> TaskSetup:

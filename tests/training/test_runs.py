@@ -71,7 +71,9 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(studio_env: dict[str, s
     from studio.training.run import run_dir_for, run_training
 
     version = load_demo(tmp_path, 6, 80)
-    config = unet_config(version, epochs=3, image_size=64, augment={"hflip": 0.5, "rotate": 10.0})
+    # two loader workers kept across epochs, reading the version's input cache (built by the first run)
+    config = unet_config(version, epochs=3, image_size=64, augment={"hflip": 0.5, "rotate": 10.0, "color_jitter": 0.2},
+                         num_workers=2)
     straight = run_training(config, "straight", register=False)
 
     finished: list[int] = []  # stop at the first step after epoch 2 is saved
@@ -89,6 +91,9 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(studio_env: dict[str, s
     assert resumed.result.best_metric == pytest.approx(straight.result.best_metric, abs=1e-5)
     log = (run_dir_for("interrupted") / "training_log.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in log[1:]] == ["1", "2", "3"]  # no duplicated epochs
+    assert log[0].endswith(",lr,seconds,data_stall")
+    assert all(0 <= float(line.split(",")[-1]) <= 1 for line in log[1:])  # the share of time spent waiting for data
+    assert (tmp_path / "data" / "cache" / "shelves" / f"v{version}" / "64" / "manifest.json").is_file()
 
 
 def test_yolo_trains_offline_and_registers_a_weights_only_checkpoint(studio_env: dict[str, str],
