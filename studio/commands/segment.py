@@ -68,6 +68,8 @@ def _embed(
     dataset: Annotated[str, typer.Argument(help="dataset name")],
     segmenter: Annotated[Optional[str], typer.Option(help="auto | vit_b | vit_l | vit_h | fallback "
                                                           "(default STUDIO_SAM_MODEL)")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="images per encoder call (default: 8 on CUDA, 1 on "
+                                                            "a CPU); halved when the GPU runs out of memory")] = None,
     here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False, timeout: TimeoutOpt = 24 * 3600,
 ) -> None:
     """Compute (and cache) the embedding of every image of DATASET (queued for the worker by default)."""
@@ -75,8 +77,8 @@ def _embed(
     from studio.jobs.kinds import EmbedSpec
 
     ensure_db()
-    run_or_queue(EmbedSpec(dataset=dataset, segmenter=segmenter), here=here, queue=queue, wait=wait,
-                 default="queue", show=print_json, timeout=timeout)
+    run_or_queue(EmbedSpec(dataset=dataset, segmenter=segmenter, batch_size=batch_size), here=here, queue=queue,
+                 wait=wait, default="queue", show=print_json, timeout=timeout)
 
 
 def register(app: typer.Typer) -> None:

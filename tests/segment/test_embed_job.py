@@ -28,6 +28,8 @@ def test_embed_job_fills_the_cache_and_reports_unreadable_images(studio_env: dic
     assert job.result["images"] == 3 and job.result["computed"] == 2 and job.result["failed"] == 1
     assert job.result["segmenter"] == "fallback-grabcut-v1" and job.result["seconds"] >= 0
     assert "skipped" in job.log and job.progress == 1.0
+    assert job.result["images_per_second"] > 0 and job.result["batch_size"] == 1  # the fallback gains nothing from batches
+    assert "images/s at batch 1" in job.log
     assert get_cache().info().by_segmenter["fallback-grabcut-v1"]["entries"] == 2
     again = wait(enqueue(EmbedSpec(dataset="shelves", segmenter="fallback")), timeout=120)
     assert again.result["cached"] == 2 and again.result["computed"] == 0
