@@ -111,8 +111,10 @@ def _class_ids(session: Any, dataset_id: int, version: ModelVersion) -> dict[str
 
 def prelabel(ref: str | int | ModelVersion, dataset: str, *, split: str | None = None, min_score: float = 0.5,
              replace_drafts: bool = True, include_labelled: bool = False, min_area: int = 16, batch_size: int = 4,
-             runtime: str = "torch", device: str | None = None, progress: ProgressFn | None = None) -> PrelabelReport:
-    """Store the version's predictions on ``dataset``'s images as drafts; see the module docstring."""
+             runtime: str = "torch", device: str | None = None, progress: ProgressFn | None = None,
+             image_ids: Sequence[int] | None = None) -> PrelabelReport:
+    """Store the version's predictions on ``dataset``'s images as drafts; see the module docstring.
+    ``image_ids``: only these images of the dataset, in this order (e.g. the top of a ranking)."""
     from studio.datasets import get_dataset, resolve_stored_path
     from studio.images import load_rgb
     from studio.inference import as_version, load_predictor
@@ -135,7 +137,12 @@ def prelabel(ref: str | int | ModelVersion, dataset: str, *, split: str | None =
         query = select(Image.id, Image.file_name, Image.stored_path).where(Image.dataset_id == ds.id)
         if split is not None:
             query = query.where(Image.split == split)
+        if image_ids is not None:
+            query = query.where(col(Image.id).in_([int(i) for i in image_ids]))
         rows = session.exec(query.order_by(Image.id)).all()
+        if image_ids is not None:
+            place = {int(i): k for k, i in enumerate(image_ids)}
+            rows = sorted(rows, key=lambda r: place[int(r[0])])
         accepted = dict(session.exec(select(Annotation.image_id, func.count()).join(Image)
                                      .where(Image.dataset_id == ds.id,
                                             Annotation.status == AnnotationStatus.accepted.value)

@@ -19,6 +19,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "studio.commands.modelops",  # evaluate, evaluations [list | report], compare, export onnx | torchscript, bench,
     # prelabel
     "studio.commands.release",  # models promote | production | gate | bundle
+    "studio.commands.active",  # rank, todo (active learning)
     "studio.commands.keypoints",  # keypoints import | list | show | snapshot | demo
     "studio.commands.frames",  # frames import | list | snapshot (raw-frame clips for frame_cnn_gru)
     "studio.commands.live",  # pull mediapipe

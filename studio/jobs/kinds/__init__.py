@@ -14,11 +14,13 @@ prelabel       PrelabelSpec               a version's predictions as draft annot
 export_model   ExportModelSpec            a version to ONNX / TorchScript, parity-checked
 quantize       QuantizeSpec               a version to INT8 ONNX, kept if its accuracy holds
 bench          BenchSpec                  latency / FPS / memory of a version
+rank           RankSpec                   unlabelled images ordered by a version's uncertainty
 =============  =========================  ==============================================
 
 Specs import cheaply (heavy imports live inside ``run``), so pages and the CLI can build them.
 """
 
+from studio.jobs.kinds.active import RankSpec
 from studio.jobs.kinds.data import ExportSpec, ImportSpec
 from studio.jobs.kinds.diagnostic import SleepResult, SleepSpec
 from studio.jobs.kinds.modelops import (BenchOutcome, BenchSpec, EvaluateResult, EvaluateSpec, ExportModelSpec,
@@ -27,5 +29,5 @@ from studio.jobs.kinds.segment import EmbedResult, EmbedSpec
 from studio.jobs.kinds.training import TrainOutcome, TrainSpec, TuneOutcome, TuneSpec
 
 __all__ = ["BenchOutcome", "BenchSpec", "EmbedResult", "EmbedSpec", "EvaluateResult", "EvaluateSpec", "ExportModelSpec",
-           "ExportSpec", "ImportSpec", "PrelabelSpec", "QuantizeSpec", "SleepResult", "SleepSpec", "TrainOutcome", "TrainSpec",
+           "ExportSpec", "ImportSpec", "PrelabelSpec", "QuantizeSpec", "RankSpec", "SleepResult", "SleepSpec", "TrainOutcome", "TrainSpec",
            "TuneOutcome", "TuneSpec"]
