@@ -9,9 +9,9 @@ import streamlit as st
 
 from studio.errors import StudioError
 from studio.live.session import LIVE_TASKS, build_pipeline
-from studio.registry import list_models
+from studio.registry import get_model, list_models
 from studio.transfer import save_upload
-from studio_ui.widgets import camera_stream
+from studio_ui.widgets import camera_stream, class_legend
 
 st.title("Live")
 versions = [m for m in list_models() if m.task in LIVE_TASKS]
@@ -34,6 +34,10 @@ refs = (model_a,) if model_b == "(none)" else (model_a, model_b)
 def pipeline_for(refs: tuple[str, ...], runtime: str):  # noqa: ANN201 - LivePipeline
     return build_pipeline(list(refs), runtime)
 
+
+for column, tag, ref in zip(st.columns(len(refs)), ("A", "B"), refs):
+    with column:
+        class_legend(f"{tag}: {ref}" if len(refs) > 1 else ref, get_model(ref).classes)
 
 try:
     pipeline = pipeline_for(refs, runtime)
@@ -78,9 +82,9 @@ def live_stats() -> None:
     columns[1].metric("Frames shown", stats.frames_done)
     columns[2].metric("Frames dropped", stats.frames_dropped, help="dropped while a model was busy (never queued)")
     for column, (name, ms) in zip(columns[3:], stats.latency_ms.items()):
-        column.metric(f"{name[:28]} latency", f"{ms:.0f} ms")
-    for name, line in stats.warmup.items():
-        st.caption(f"{name[:40]}: {line}" + (" · models run concurrently" if stats.concurrent else ""))
+        column.metric(f"{name.split(':')[0]} latency" if len(refs) > 1 else "Latency", f"{ms:.0f} ms", help=name)
+    for name, line in stats.warmup.items():  # the full names: two versions of a lineage share a long prefix
+        st.caption(f"{name}: {line}" + (" · models run concurrently" if stats.concurrent else ""))
     if stats.error:
         st.warning(f"Last inference error: {stats.error}")
 

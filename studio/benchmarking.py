@@ -101,8 +101,15 @@ class _RssSampler:
         return None if self._process is None else max(self.peak - self.base, 0) / 2**20
 
 
-def default_size(task: str) -> tuple[int, int]:
-    """512 x 512 semantic, 640 x 640 YOLO, 224 x 224 classification; (32, 156)-like for sequences."""
+def default_size(task: str, version: ModelVersion | None = None) -> tuple[int, int]:
+    """The side the version was trained at (its preprocessing's ``image_size``), square; without
+    one 512 x 512 semantic, 640 x 640 YOLO, 224 x 224 classification; (32, 156)-like for sequences."""
+    if version is not None and task in DEFAULT_IMAGE_SIZE:
+        from studio.inference.network import version_preprocessing
+
+        trained = version_preprocessing(version).get("image_size")
+        if isinstance(trained, int) and not isinstance(trained, bool) and trained > 0:
+            return trained, trained
     side = DEFAULT_IMAGE_SIZE.get(task, 224)
     return side, side
 
@@ -111,7 +118,8 @@ def benchmark(ref: str | int | ModelVersion, runtime: str = "torch", *, batch_si
               size: tuple[int, int] | int | None = None, warmup: int = 3, iters: int = 20,
               device: str | None = None, compile: bool | str | None = None) -> BenchResult:
     """Time ``iters`` forward passes (after ``warmup`` untimed ones) of a random batch of
-    ``batch_size`` at ``size`` (H, W) (an int means square; default by task) on ``runtime``
+    ``batch_size`` at ``size`` (H, W) (an int means square; default: the version's training size,
+    :func:`default_size`) on ``runtime``
     ("torch" | "onnx" | "onnx_int8") and ``device`` (None: the configured one); ``compile``: the
     torch runtime compiled or not (None: STUDIO_COMPILE, auto = on CUDA). The compiled runtime
     needs ``warmup`` >= 1 to leave its compile out of the figure."""
@@ -125,7 +133,7 @@ def benchmark(ref: str | int | ModelVersion, runtime: str = "torch", *, batch_si
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidInput(f"{what}: expected an integer >= {low}, got {value!r}")
     version = as_version(ref)
-    hw = (size, size) if isinstance(size, int) else tuple(size) if size is not None else default_size(version.task)
+    hw = (size, size) if isinstance(size, int) else tuple(size) if size is not None else default_size(version.task, version)
     if len(hw) != 2 or any(int(s) < 1 for s in hw):
         raise InvalidInput(f"size: expected (H, W) positive ints, got {size!r}")
     predictor = load_predictor(version, runtime=runtime, device=device, compile=compile)

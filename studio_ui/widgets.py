@@ -82,6 +82,18 @@ def benchmark_table(models: list[str], key: str) -> None:
             st.error(str(exc))
 
 
+def class_legend(title: str, classes: list[dict[str, Any]]) -> None:
+    """A version's full name and its classes as colour swatches (the colours the overlay draws)."""
+    import html
+
+    from studio.live.overlay import legend_entries
+
+    swatches = " ".join(f"<span style='white-space:nowrap'><span style='display:inline-block;width:0.9em;height:0.9em;"
+                        f"background:rgb{colour};border:1px solid #888;vertical-align:middle'></span> "
+                        f"{html.escape(name)}</span>" for name, colour in legend_entries(classes))
+    st.markdown(f"**{html.escape(title)}**<br>{swatches}", unsafe_allow_html=True)
+
+
 def camera_stream(key: str, on_frame: Any, *, receive_only: bool = False, player_factory: Any = None) -> Any:
     """The webcam widget of the live pages: 640 x 480 video, no audio, frames through
     ``on_frame(av.VideoFrame) -> av.VideoFrame`` off the UI thread, the studio's ICE settings

@@ -37,6 +37,17 @@ def test_benchmark_fields_are_sane_and_stored(unet: Any) -> None:
     assert [b["id"] for b in list_benchmarks(unet.id)] == [row_id]
 
 
+def test_default_size_is_the_versions_training_size(unet: Any, module_studio: Path) -> None:
+    from studio.benchmarking import benchmark, default_size
+    from tests.test_inference import make_version
+
+    assert default_size("semantic", unet) == (64, 64)  # trained at 64 px: benchmarked at 64, not 512
+    result = benchmark(unet.name, "torch", warmup=0, iters=1, device="cpu")
+    assert result.size == (64, 64)
+    untold = make_version(module_studio, "semantic", "unet", "resnet18")  # no image_size recorded
+    assert default_size("semantic", untold) == (512, 512) and default_size("classification") == (224, 224)
+
+
 def test_onnx_runtime_benchmark(unet: Any) -> None:
     from studio.benchmarking import benchmark, store_benchmark
     from studio.exporting import export_onnx

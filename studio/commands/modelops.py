@@ -191,7 +191,9 @@ def bench(model: ModelArg, runtime: RuntimeOpt = "torch",
               "--compile/--eager", help="torch runtime compiled or eager (default STUDIO_COMPILE: compiled on "
               "CUDA)")] = None,
           batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 1,
-          size: Annotated[Optional[int], typer.Option(help="square input side (default by task: 512 / 640 / 224)")] = None,
+          size: Annotated[Optional[int], typer.Option(
+              help="square input side (default: the version's training size; without one 512 / 640 / 224 by task)")
+          ] = None,
           warmup: Annotated[int, typer.Option(help="untimed passes first")] = 3,
           iters: Annotated[int, typer.Option(help="timed passes")] = 20,
           device: DeviceOpt = None, here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False,

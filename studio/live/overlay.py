@@ -1,5 +1,6 @@
 """Drawing model outputs on frames: masks in class colours, objects with boxes and labels,
-class names with probabilities. Frames are (H, W, 3) uint8 RGB; drawing is vectorised (one
+class names with probabilities, and under them the version's full name and a class legend (a
+swatch per class in its colour). Frames are (H, W, 3) uint8 RGB; drawing is vectorised (one
 colour lookup and one blend per frame), so it costs ~1-2 ms at 640x480.
 """
 
@@ -91,7 +92,58 @@ def draw_output(frame: np.ndarray, output: Any, classes: list[dict[str, Any]],
     return frame
 
 
-def drawer(classes: list[dict[str, Any]]) -> Callable[[np.ndarray, Any], np.ndarray]:
-    """A ``draw(frame, output)`` for a model with ``classes`` (palette computed once)."""
+def legend_entries(classes: list[dict[str, Any]], lut: np.ndarray | None = None) -> list[tuple[str, tuple[int, int, int]]]:
+    """(name, RGB) of each class a model draws (background left out), in index order."""
+    lut = palette(classes) if lut is None else lut
+    return [(str(c["name"]), tuple(int(v) for v in lut[min(int(c["index"]), len(lut) - 1)]))  # type: ignore[misc]
+            for c in sorted(classes, key=lambda c: int(c["index"])) if int(c["index"]) != 0]
+
+
+def draw_legend(frame: np.ndarray, classes: list[dict[str, Any]], lut: np.ndarray | None = None,
+                title: str | None = None) -> np.ndarray:
+    """``title`` (e.g. the version's full name) and a swatch + name per class on a dark band at
+    the bottom of ``frame``, wrapping onto more rows when the frame is narrow (in place; returned)."""
+    entries = legend_entries(classes, lut)
+    if not entries and not title:
+        return frame
+    h, w = frame.shape[:2]
+    scale = max(w / 1400, 0.35)
+    thickness = max(int(scale * 2), 1)
+    (_, text_h), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    row_h, pad, box = text_h + base + 8, 6, text_h + base
+    rows: list[list[tuple[str, tuple[int, int, int], int]]] = [[]]
+    x = pad
+    for name, colour in entries:
+        width = box + 4 + cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0] + 12
+        if rows[-1] and x + width > w - pad:
+            rows.append([])
+            x = pad
+        rows[-1].append((name, colour, x))
+        x += width
+    lines = ([title] if title else []) + ([""] * len(rows) if entries else [])
+    top = max(0, h - len(lines) * row_h - pad)
+    band = frame[top:h]
+    band[:] = (band.astype(np.float32) * 0.35).astype(np.uint8)
+    y = top + pad // 2
+    if title:
+        cv2.putText(frame, title, (pad, y + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
+                    cv2.LINE_AA)
+        y += row_h
+    for row in rows if entries else []:
+        for name, colour, x0 in row:
+            cv2.rectangle(frame, (x0, y + 2), (x0 + box, y + 2 + box), colour, -1)
+            cv2.rectangle(frame, (x0, y + 2), (x0 + box, y + 2 + box), (255, 255, 255), 1)
+            cv2.putText(frame, name, (x0 + box + 4, y + text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (255, 255, 255), thickness, cv2.LINE_AA)
+        y += row_h
+    return frame
+
+
+def drawer(classes: list[dict[str, Any]], title: str | None = None,
+           legend: bool = True) -> Callable[[np.ndarray, Any], np.ndarray]:
+    """A ``draw(frame, output)`` for a model with ``classes`` (palette computed once): the output,
+    then (``legend``) ``title`` (the version's full name) and the class legend at the bottom."""
     lut = palette(classes)
-    return lambda frame, output: draw_output(frame, output, classes, lut)
+    if not legend:
+        return lambda frame, output: draw_output(frame, output, classes, lut)
+    return lambda frame, output: draw_legend(draw_output(frame, output, classes, lut), classes, lut, title)

@@ -24,7 +24,8 @@ def model_slot(ref: str | int, runtime: str = "torch", device: str | None = None
     if version.task not in LIVE_TASKS:
         raise InvalidInput(f"{version.name} is a {version.task} model; the live view runs {', '.join(LIVE_TASKS)} "
                            "models (sequence models run in the sign-language demo)")
-    return Slot(label or version.name, predictor.predict, drawer([dict(c) for c in version.classes]), tag,
+    title = f"{tag}: {version.name}" if tag else version.name  # the full name, drawn with the class legend
+    return Slot(label or version.name, predictor.predict, drawer([dict(c) for c in version.classes], title=title), tag,
                 device=str(predictor.device), warmup=lambda: predictor.warmup_state().line())
 
 

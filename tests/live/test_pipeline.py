@@ -88,7 +88,7 @@ def test_overlays_colour_masks_objects_and_labels() -> None:
     from studio.live.overlay import drawer
 
     classes = [{"name": "box", "index": 1, "color": "#ff0000"}, {"name": "jar", "index": 2, "color": "#00ff00"}]
-    draw = drawer(classes)
+    draw = drawer(classes, legend=False)  # the legend band: test_overlay_draws_the_full_name_and_a_class_legend
     image = frame(100, 60, 80)
     labels = np.zeros((30, 40), np.int64)  # half size: resized to the frame
     labels[:, 20:] = 2
@@ -105,6 +105,25 @@ def test_overlays_colour_masks_objects_and_labels() -> None:
 
     label = draw(image, ClassOutput(np.array([0.2, 0.8], np.float32), [("jar", 0.8), ("box", 0.2)]))
     assert not np.array_equal(label, image) and np.array_equal(image, frame(100, 60, 80))  # input not modified
+
+
+def test_overlay_draws_the_full_name_and_a_class_legend() -> None:
+    from studio.inference import SemanticOutput
+    from studio.live.overlay import drawer, legend_entries
+
+    classes = [{"name": "jar", "index": 2, "color": "#00ff00"}, {"name": "box", "index": 1, "color": "#ff0000"}]
+    assert legend_entries(classes) == [("box", (255, 0, 0)), ("jar", (0, 255, 0))]  # index order, no background
+    image = frame(100, 480, 640)
+    plain = drawer(classes, legend=False)(image, SemanticOutput(np.zeros((480, 640), np.int64)))
+    named = drawer(classes, title="A: unet_resnet18_shelves_v1.10.0_20261130")(image, SemanticOutput(
+        np.zeros((480, 640), np.int64)))
+    changed = np.argwhere((named != plain).any(2))
+    assert changed[:, 0].min() > 380  # a band at the bottom; the picture above stays as it was
+    band = named[changed[:, 0].min():]
+    assert ((band == (255, 0, 0)).all(2)).sum() > 50 and ((band == (0, 255, 0)).all(2)).sum() > 50  # swatches
+    assert ((band == (255, 255, 255)).all(2)).sum() > 100  # the name and the class names in white
+    narrow = drawer(classes * 4, title="B")(frame(100, 120, 90), SemanticOutput(np.zeros((120, 90), np.int64)))
+    assert narrow.shape == (120, 90, 3)  # many classes on a narrow frame wrap onto more rows
 
 
 def test_concurrent_slots_run_at_the_same_time() -> None:

@@ -178,7 +178,7 @@ class BenchSpec(JobSpec[BenchOutcome]):
     runtime: Runtime = "torch"
     compile: bool | None = None  # torch runtime: None = STUDIO_COMPILE (auto: compiled on CUDA)
     batch_size: int = 1
-    size: int | tuple[int, int] | None = None  # square side or (H, W); None = by task
+    size: int | tuple[int, int] | None = None  # square side or (H, W); None = the version's training size
     warmup: int = 3
     iters: int = 20
     device: str | None = None
