@@ -1,5 +1,6 @@
 """Real browser: the Evaluate page of a trained, evaluated version; clicking a confusion-matrix
-cell in the plotly chart lists the images behind that cell and opens the first one."""
+cell in the plotly chart lists the images behind that cell and opens the first one, with the
+pixels of that confusion marked in magenta (as many as the cell counts for the image)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,18 @@ def _evaluation_files(root: Path) -> tuple[list[str], np.ndarray, list[str]]:
     return names, cm, files
 
 
+def _assert_magenta(page, caption, count: int) -> None:  # noqa: ANN001 - playwright objects
+    """The image above ``caption`` shows about ``count`` magenta pixels (its own bytes, as the browser got them)."""
+    import cv2
+
+    figure = caption.locator("xpath=ancestor::*[.//img][1]")
+    source = figure.locator("img").first.get_attribute("src")
+    data = page.request.get(source if source.startswith("http") else page.url.split("/evaluate")[0] + source).body()
+    rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1].astype(int)
+    magenta = (rgb[..., 0] > 190) & (rgb[..., 1] < 90) & (rgb[..., 2] > 190)
+    assert 0.5 * count <= magenta.sum() <= 1.5 * count + 16, (magenta.sum(), count)
+
+
 def test_clicking_a_confusion_cell_lists_its_images(evaluated_studio: LiveStudio, page) -> None:  # noqa: ANN001
     names, cm, files = _evaluation_files(evaluated_studio.root)
     n = len(names)
@@ -66,6 +79,12 @@ def test_clicking_a_confusion_cell_lists_its_images(evaluated_studio: LiveStudio
         shown.wait_for(timeout=30_000)
         assert shown.inner_text().split(":")[0] in files
         assert page.get_by_text(re.compile(r": prediction$")).count() >= 1
+        marked = page.get_by_text(re.compile(rf"pixels? of ground truth {names[gt]} predicted as {names[pred]} "
+                                             r"\(magenta\)"))
+        marked.first.wait_for(timeout=30_000)
+        count = int(re.search(r": ([\d,]+) pixels? of", marked.first.inner_text()).group(1).replace(",", ""))
+        assert count > 0
+        _assert_magenta(page, marked.first, count)
     except Exception:
         page.screenshot(path=str(Path(evaluated_studio.root) / "evaluate-failure.png"), full_page=True)
         raise
