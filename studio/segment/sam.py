@@ -399,13 +399,12 @@ class SamSegmenter(Segmenter):
         import torch
 
         started = time.perf_counter()
-        model = self.model
+        self.model  # noqa: B018 (built now, once per process)
         if self.compiled:
             with torch.inference_mode():
                 self._encode(torch.zeros((batch, 3, IMAGE_SIDE, IMAGE_SIDE), device=self.device))
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
-        del model
         return time.perf_counter() - started
 
     def predict(self, embedding: Embedding, prompt: Prompt, multimask: bool = True) -> Prediction:

@@ -70,3 +70,29 @@ def test_the_latest_request_replaces_pending_work(tmp_path: Path, fake: FakeSegm
 def test_one_prefetcher_per_segmenter(studio_env: dict[str, str], fake: FakeSegmenter) -> None:
     assert get_prefetcher(fake) is get_prefetcher(fake)
     assert get_prefetcher(FallbackSegmenter()) is not get_prefetcher(fake)
+
+
+def test_a_segmenter_that_batches_gets_the_pending_images_in_batches(tmp_path: Path) -> None:
+    """As the embed job: SAM on CUDA takes 8 images per encoder call; here 3."""
+    from collections.abc import Sequence
+
+    from studio.segment.base import Embedding, PreparedImage
+
+    class Batching(FakeSegmenter):
+        batch_size = 3
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches: list[int] = []
+
+        def embed_prepared(self, prepared: Sequence[PreparedImage], pad_to: int | None = None) -> list[Embedding]:
+            self.batches.append(len(prepared))
+            return super().embed_prepared(prepared, pad_to)
+
+    segmenter = Batching()
+    cache = EmbeddingCache(tmp_path / "cache", 10**8, memory_items=8)
+    prefetcher = Prefetcher(segmenter, cache)
+    assert prefetcher.request(images(tmp_path, 5)) == 5
+    assert prefetcher.wait_idle(30)
+    assert segmenter.batches == [3, 2] and prefetcher.computed == 5
+    prefetcher.stop()
