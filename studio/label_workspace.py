@@ -199,18 +199,20 @@ class LabelWorkspace:
         self._stale = True
 
     def canvas_data(self, *, api: str, assets: str, opacity: float = 0.45) -> CanvasData:
-        """The canvas's data for the open image (studio.labelling.protocol.canvas_data)."""
+        """The canvas's data for the open image (studio.labelling.protocol.canvas_data). The
+        state is read under the lock, the annotations after it (the HTTP writes go on)."""
         if self._stale:
             self.refresh()
         with self._lock:
             item = self.item if self.item is not None and self.item.exists else None
-            annotations = ann.list_annotations(item.id) if item is not None else []
-            if self.selected_id not in {a.id for a in annotations}:
-                self.selected_id = None
-            return canvas_data(api=api, assets=assets, image=item, classes=self.classes, class_id=self.class_id,
-                               annotations=annotations, revision=self.revision, segmenter=self.segmenter,
-                               prefetch=[i for i in self.upcoming() if i.exists], selected_id=self.selected_id,
-                               opacity=opacity, browser_decoder=self.browser_decoder)
+            classes, class_id, revision, selected = list(self.classes), self.class_id, self.revision, self.selected_id
+            prefetch = [i for i in self.upcoming() if i.exists]
+        annotations = ann.list_annotations(item.id) if item is not None else []
+        if selected not in {a.id for a in annotations}:
+            selected = None
+        return canvas_data(api=api, assets=assets, image=item, classes=classes, class_id=class_id,
+                           annotations=annotations, revision=revision, segmenter=self.segmenter, prefetch=prefetch,
+                           selected_id=selected, opacity=opacity, browser_decoder=self.browser_decoder)
 
     def accept_drafts(self) -> int:
         """Accept every draft annotation of the open image (e.g. a model's pre-labels)."""
@@ -330,9 +332,14 @@ class LabelWorkspace:
             raise NotFound(f"annotation {annotation_id} is not in dataset {self.dataset!r}") from None
         return image_id
 
-    def _reply(self, annotation_id: int, image_id: int) -> AnnotationReply:
-        view = next(a for a in ann.list_annotations(image_id) if a.id == annotation_id)
-        return AnnotationReply(AnnotationData.of(view), self.revision)
+    def _reply(self, annotation_id: int) -> AnnotationReply:
+        """The stored annotation (that row only: an image may hold many large masks)."""
+        with session_scope() as session:
+            row = get_row(session, Annotation, annotation_id, f"no annotation with id {annotation_id}")
+            data = AnnotationData(int(annotation_id), int(row.class_id), row.status, row.source,
+                                  None if row.score is None else float(row.score), row.rle,
+                                  tuple(float(v) for v in row.bbox), row.author)  # type: ignore[arg-type]
+        return AnnotationReply(data, self.revision)
 
     def accept(self, request: AcceptRequest) -> AnnotationReply:
         """``POST annotations``: store an accepted mask of ``class_id``, or replace the mask
@@ -354,15 +361,15 @@ class LabelWorkspace:
                                                    seconds_spent=request.seconds, score=request.score)
             self.class_id = request.class_id
             self._bump()
-            return self._reply(annotation_id, item.id)
+            return self._reply(annotation_id)
 
     def update(self, annotation_id: int, request: UpdateRequest) -> AnnotationReply:
         """``POST annotations/{id}``: re-class and / or re-status."""
         with self._lock:
-            image_id = self._annotation_of_dataset(annotation_id)
+            self._annotation_of_dataset(annotation_id)
             ann.update_annotation(annotation_id, class_id=request.class_id, status=request.status)
             self._bump()
-            return self._reply(annotation_id, image_id)
+            return self._reply(annotation_id)
 
     def delete(self, annotation_id: int) -> DeleteReply:
         """``DELETE annotations/{id}``."""
