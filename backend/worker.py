@@ -1,12 +1,13 @@
 """Worker processes (``studio worker``): check the shared store, recover orphaned jobs, then
 consume the queue's lanes, heartbeating.
 
-One process consumes one or both lanes (``studio.jobs.queue.LANES``: "gpu" for model work,
-"cpu" for the rest) with a few threads each; every job still runs in its own child process
-(``backend.tasks``). ``studio worker --gpus 0,1,2,3`` starts one process per GPU on the gpu
-lane with that GPU pinned (``CUDA_VISIBLE_DEVICES``: each sees one GPU, as ``cuda:0``) and
-``--cpu N`` one process with N threads on the cpu lane (:func:`plan_processes`); plain
-``studio worker`` runs both lanes in one process (a machine without GPUs runs model work on
+One process consumes some of the lanes (``studio.jobs.queue.LANES``: "gpu" for model work,
+"cpu" for the rest, "multi" for runs on several GPUs) with a few threads each; every job still
+runs in its own child process (``backend.tasks``). ``studio worker --gpus 0,1,2,3`` starts one
+process per GPU on the gpu lane with that GPU pinned (``CUDA_VISIBLE_DEVICES``: each sees one
+GPU, as ``cuda:0``), ``--cpu N`` one process with N threads on the cpu lane and
+``--multi-gpu`` one unpinned process on the multi lane (:func:`plan_processes`); plain
+``studio worker`` runs every lane in one process (a machine without GPUs runs model work on
 its CPU).
 
 Stopping: SIGINT (Ctrl-C) waits for running jobs to finish (a second Ctrl-C stops now);
@@ -109,7 +110,7 @@ def run_worker(workers: int = 2, lanes: tuple[str, ...] = LANES) -> None:
     heartbeat = Heartbeat(tuple(lanes), _devices()).start()
     set_worker_id(heartbeat.worker_id)
     set_task_runner(run_job)
-    consumers = [get_huey(lane=lane).create_consumer(workers=1 if lane == "gpu" and len(lanes) > 1 else workers,
+    consumers = [get_huey(lane=lane).create_consumer(workers=workers if lane == "cpu" or len(lanes) == 1 else 1,
                                                      worker_type="thread", periodic=False,
                                                      max_delay=MAX_POLL_DELAY_S)
                  for lane in lanes]
@@ -136,10 +137,13 @@ class WorkerProcess:
     gpu: str | None = None  # the CUDA_VISIBLE_DEVICES value
 
 
-def plan_processes(gpus: str | None, cpu: int | None, threads: int = 2) -> list[WorkerProcess]:
-    """The processes for ``--gpus 0,1`` (one per GPU, gpu lane, one thread each) and ``--cpu N``
-    (cpu lane, N threads); neither: one process on both lanes with ``threads`` threads."""
+def plan_processes(gpus: str | None, cpu: int | None, threads: int = 2, multi_gpu: bool = False) -> list[WorkerProcess]:
+    """The processes for ``--gpus 0,1`` (one per GPU, gpu lane, one thread each), ``--cpu N``
+    (cpu lane, N threads) and ``--multi-gpu`` (multi lane, unpinned, one run at a time); none of
+    them: one process on every lane with ``threads`` threads on the cpu lane."""
     plan: list[WorkerProcess] = []
+    if multi_gpu:
+        plan.append(WorkerProcess(("multi",), 1))
     if gpus:
         ids = [g.strip() for g in gpus.split(",") if g.strip()]
         if not ids or len(set(ids)) != len(ids) or not all(g.isdigit() for g in ids):

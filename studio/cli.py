@@ -86,13 +86,15 @@ def worker(
     workers: Annotated[int, typer.Option(help="jobs run at the same time (without --gpus / --cpu)")] = 2,
     gpus: Annotated[Optional[str], typer.Option(help="one worker process per GPU on the GPU lane, e.g. 0,1,2,3")] = None,
     cpu: Annotated[Optional[int], typer.Option(help="a worker process with N threads on the CPU lane")] = None,
+    multi_gpu: Annotated[bool, typer.Option("--multi-gpu", help="a worker process for training runs on "
+                                                                "several GPUs (gpus: N), seeing them all")] = False,
 ) -> None:
-    """Run job workers until Ctrl-C: one process on both lanes, or --gpus / --cpu processes."""
+    """Run job workers until Ctrl-C: one process on every lane, or --gpus / --cpu / --multi-gpu processes."""
     from backend.worker import plan_processes, run_worker, worker_command, worker_env
     from studio.processes import ChildProcesses
 
     _ensure_db()
-    plan = plan_processes(gpus, cpu, workers)
+    plan = plan_processes(gpus, cpu, workers, multi_gpu)
     if len(plan) == 1 and plan[0].gpu is None:
         run_worker(plan[0].threads, plan[0].lanes)
         return

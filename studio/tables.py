@@ -186,7 +186,7 @@ class Job(SQLModel, table=True):
     error: str | None = None
     cancel_requested: bool = False
     queue_task_id: str | None = None  # huey task id (to revoke a queued job)
-    lane: str = Field(default="cpu", max_length=8)  # "gpu" | "cpu": the queue it is on (JobSpec.resources)
+    lane: str = Field(default="cpu", max_length=8)  # "gpu" | "cpu" | "multi": the queue it is on (JobSpec.lane())
     priority: int = 0  # higher runs first
     attempts: int = 0  # times a worker started it; writes of an older attempt are refused
     worker_id: str | None = Field(default=None, max_length=32, index=True)  # the Worker running it

@@ -26,6 +26,14 @@ def _config(config: Optional[Path], overrides: dict[str, Any]) -> Any:
     return TrainConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
 
 
+def _show_training(outcome: Any) -> None:
+    """The result for people ("best val mIoU 0.6340 at epoch 3", Evaluate's value, a chance-level
+    warning), then the whole result as JSON."""
+    for line in outcome.lines():
+        typer.echo(line)
+    print_json(outcome)
+
+
 def register(app: typer.Typer) -> None:
     """Add train, tune and the models sub-app to ``app``."""
     models_app = typer.Typer(help="Model versions: list, show, import, remove, clean up; promote, production, gate, "
@@ -45,6 +53,8 @@ def register(app: typer.Typer) -> None:
         image_size: Annotated[Optional[int], typer.Option(help="training side in pixels")] = None,
         batch_size: Annotated[Optional[int], typer.Option(help="batch size")] = None,
         lr: Annotated[Optional[float], typer.Option(help="peak learning rate")] = None,
+        gpus: Annotated[Optional[int], typer.Option(help="processes of this one run (DDP, one per GPU); "
+                                                    "batch-size stays the global batch")] = None,
         here: HereOpt = False, queue: QueueOpt = False, wait: WaitOpt = False,
     ) -> None:
         """Train a model on a dataset version and register it (CONFIG.yaml and/or options)."""
@@ -53,8 +63,8 @@ def register(app: typer.Typer) -> None:
         ensure_db()
         cfg = _config(config, {"architecture": arch, "backbone": backbone, "dataset": dataset,
                                "dataset_version": version, "task": task, "epochs": epochs,
-                               "image_size": image_size, "batch_size": batch_size, "lr": lr})
-        run_or_queue(TrainSpec(config=cfg), here=here, queue=queue, wait=wait, default="queue", show=print_json)
+                               "image_size": image_size, "batch_size": batch_size, "lr": lr, "gpus": gpus})
+        run_or_queue(TrainSpec(config=cfg), here=here, queue=queue, wait=wait, default="queue", show=_show_training)
 
     @app.command()
     def tune(
@@ -86,6 +96,7 @@ def register(app: typer.Typer) -> None:
     @models_app.command("list")
     def models_list(task: Annotated[Optional[str], typer.Option(help="only this task")] = None) -> None:
         """Model versions, newest first."""
+        from studio.naming import metrics_label
         from studio.registry import list_models
 
         ensure_db()
@@ -93,8 +104,8 @@ def register(app: typer.Typer) -> None:
         if not rows:
             typer.echo("no model versions yet; `studio train ...` or `studio models import FILE`")
         for m in rows:
-            metric = next((f"{k}={v:.4f}" for k, v in m.metrics.items()
-                           if k.startswith("best_") and isinstance(v, (int, float))), "")
+            metric = next((f"{metrics_label(k)} {v:.4f}" for k, v in m.metrics.items()
+                           if k.startswith("best_") and k != "best_epoch" and isinstance(v, (int, float))), "")
             typer.echo(f"{m.id:>4}  {m.name}  [{m.task}]  {m.source}  {metric}")
 
     @models_app.command("show")
@@ -138,7 +149,7 @@ def register(app: typer.Typer) -> None:
 
     @models_app.command("cleanup")
     def models_cleanup(keep: Annotated[int, typer.Option("--keep", help="versions kept per name lineage")] = 3) -> None:
-        """Keep the N newest versions per lineage; never one an evaluation uses."""
+        """Keep the N newest versions per lineage; never one an evaluation uses (its train job's own aside)."""
         from studio.registry import cleanup
 
         ensure_db()

@@ -15,8 +15,10 @@ the same runner a worker's child uses (tests and scripts; huey's ``immediate`` m
 model).
 
 Lanes and priorities: each storage holds one queue per lane (:data:`LANES`): a job goes to
-the lane its spec asks for (``JobSpec.resources``: model work on "gpu", the rest on "cpu"), so
-GPU workers (``studio worker --gpus``) only take GPU work and CPU workers the rest; within a
+the lane its spec asks for (``JobSpec.lane()``: model work on "gpu", the rest on "cpu", training
+on several GPUs on "multi"), so GPU workers (``studio worker --gpus``, each pinned to one GPU)
+only take one-GPU work, CPU workers the rest, and ``--multi-gpu`` workers (unpinned) the runs
+that need all of a machine's GPUs; within a
 lane a higher ``JobSpec.queue_priority()`` runs first (huey's priority queues: SQLite, and
 Redis >= 5 through ``PriorityRedisHuey``). :func:`requeue` puts a running job whose worker
 vanished back on its lane (``backend.heartbeat``); its ``attempts`` fence off writes of the
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 
 RUN_JOB_TASK = "run_job"  # registered as "studio.jobs.queue.run_job" (huey: "<module>.<name>")
 HUEY_NAME = "studio"  # huey's queue names inside the storage: "studio-gpu", "studio-cpu"
-LANES: tuple[str, ...] = ("gpu", "cpu")
+LANES: tuple[str, ...] = ("gpu", "cpu", "multi")  # "multi": runs that take every GPU of a machine (DDP)
 MAX_ATTEMPTS = 3  # a job whose worker vanished this many times is failed, not requeued
 INLINE_URL = "inline:"  # STUDIO_QUEUE_URL that runs each job in the enqueuing process
 
@@ -125,7 +127,7 @@ def enqueue(spec: JobSpec) -> str:
         raise TypeError(f"enqueue expects a job spec (studio.jobs.kinds), got {type(spec).__name__}")
     spec = spec.prepare()
     job_id = uuid.uuid4().hex
-    lane, priority = spec.resources, spec.queue_priority()
+    lane, priority = spec.lane(), spec.queue_priority()
     if _inline():
         with session_scope() as session:
             session.add(Job(id=job_id, kind=spec.kind, params=spec.to_params(), lane=lane, priority=priority))

@@ -76,6 +76,10 @@ class JobSpec(Generic[R]):
         """One line for people ("train unet on shelves v3")."""
         return self.kind
 
+    def lane(self) -> str:
+        """The queue lane this job waits in (``studio.jobs.queue.LANES``; default: ``resources``)."""
+        return self.resources
+
     def queue_priority(self) -> int:
         """Where this job stands in its lane: higher runs first (default: the kind's ``priority``)."""
         return self.priority

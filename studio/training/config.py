@@ -77,6 +77,8 @@ class TrainConfig:
     amp: bool = True  # mixed precision (bf16/fp16) on CUDA; ignored on CPU
     channels_last: bool = True  # channels_last memory format on CUDA; ignored on CPU
     max_train_batches: int = 0  # cap batches per epoch (0 = all): quick tests and dry runs
+    gpus: int = 1  # processes of one run (DDP via torchrun, studio/training/distributed.py): one per GPU;
+    # batch_size stays the global batch (a multiple of gpus); on a machine without GPUs, CPU processes (gloo)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -106,6 +108,18 @@ class TrainConfig:
         from studio.training.unfreeze import parse_schedule
 
         parse_schedule(self.unfreeze)  # InvalidInput naming the bad entry
+        if not isinstance(self.gpus, int) or self.gpus < 1:
+            raise InvalidInput(f"config gpus: {self.gpus!r}; expected a positive integer")
+        if self.gpus > 1:
+            if self.task not in ("semantic", "classification", "sequence") or self.architecture.startswith("classical"):
+                raise InvalidInput(f"config gpus: {self.gpus} processes train segmentation, classification and "
+                                   f"sequence models; {self.task} / {self.architecture} trains on one (gpus: 1)")
+            if self.batch_size % self.gpus:
+                raise InvalidInput(f"config batch_size {self.batch_size} is the global batch of {self.gpus} processes: "
+                                   f"expected a multiple of gpus ({self.gpus})")
+            if self.unfreeze:
+                raise InvalidInput("config unfreeze: progressive unfreezing runs on one process; use gpus: 1 "
+                                   "(DDP fixes the trained parameters when it starts)")
         unknown_aug = set(self.augment) - {"hflip", "vflip", "rotate", "color_jitter", "scale"}
         if unknown_aug:
             raise InvalidInput(f"config augment: unknown {sorted(unknown_aug)}; expected hflip, vflip, rotate, "

@@ -42,7 +42,7 @@ from studio.progress import ProgressFn, null_progress
 from studio.registry import load_checkpoint, save_checkpoint
 from studio.training.config import TrainConfig
 from studio.training.data import EpochItems, EpochShuffle, sample_seed
-from studio.training import unfreeze
+from studio.training import distributed, unfreeze
 from studio.training.optim import build_optimizer, build_scheduler
 from studio.training.tasks import TaskSetup
 
@@ -95,13 +95,13 @@ def _worker_count(config: TrainConfig, device: torch.device | None = None) -> in
 
 
 def _loader(dataset: Any, config: TrainConfig, device: torch.device, workers: int, *, sampler: Any = None,
-            collate: Callable | None = None, drop_last: bool = False) -> DataLoader:
+            collate: Callable | None = None, drop_last: bool = False, batch_size: int | None = None) -> DataLoader:
     """A loader whose workers persist across epochs; pinned memory and 4 batches in flight per
     worker on CUDA; worker seeds from a generator of its own (the global RNG is left alone, so a
     resumed run draws the same dropout masks as an uninterrupted one)."""
     cuda = device.type == "cuda"
     extra: dict[str, Any] = {"persistent_workers": True, "prefetch_factor": 4 if cuda else 2} if workers else {}
-    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, shuffle=False, num_workers=workers,
+    return DataLoader(dataset, batch_size=batch_size or config.batch_size, sampler=sampler, shuffle=False, num_workers=workers,
                       collate_fn=collate, drop_last=drop_last, pin_memory=cuda,
                       generator=torch.Generator().manual_seed(config.seed), **extra)
 
@@ -176,26 +176,40 @@ def _eta(seconds: float) -> str:
 def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHooks | None = None,
           resume: bool = True) -> TrainResult:
     """Train ``setup.model`` on ``setup.train_set`` for ``config.epochs`` (see the module docstring)."""
+    rank = distributed.current()  # 0 of 1 unless started by studio.training.distributed (DDP)
     hooks = hooks or TrainHooks()
+    if not rank.main:  # one voice: rank 0 reports, logs and writes the run folder
+        hooks = TrainHooks(should_stop=hooks.should_stop)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(run_dir / "config.yaml")
+    if rank.main:
+        config.save(run_dir / "config.yaml")
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
-    model = setup.model.to(device)
+    net = setup.model.to(device)  # the network itself: checkpoints, evaluation, unfreezing
     if device.type == "cuda" and config.channels_last and setup.image_input:
-        model = model.to(memory_format=torch.channels_last)
+        net = net.to(memory_format=torch.channels_last)
+    model = net  # what the steps run: the network, or its DDP wrapper (gradients averaged over ranks)
 
     workers = _worker_count(config, device)
-    sampler = EpochShuffle(len(setup.train_set), config.seed, tag_epoch=True)
-    train_loader = _Timed(_loader(EpochItems(setup.train_set), config, device, workers, sampler=sampler,
-                                  collate=setup.collate, drop_last=len(setup.train_set) > config.batch_size))
+    if rank.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        sampler: Any = distributed.RankShuffle(len(setup.train_set), config.seed, config.batch_size, rank)
+        train_loader = _Timed(_loader(EpochItems(setup.train_set), config, device, workers, sampler=sampler,
+                                      collate=setup.collate, batch_size=sampler.share))
+    else:
+        sampler = EpochShuffle(len(setup.train_set), config.seed, tag_epoch=True)
+        train_loader = _Timed(_loader(EpochItems(setup.train_set), config, device, workers, sampler=sampler,
+                                      collate=setup.collate, drop_last=len(setup.train_set) > config.batch_size))
     val_loader = _Timed(_loader(setup.val_set, config, device, workers, collate=setup.collate)) \
-        if len(setup.val_set) else None
+        if len(setup.val_set) and rank.main else None
+    has_val = len(setup.val_set) > 0
     batches = len(train_loader) if not config.max_train_batches else min(len(train_loader), config.max_train_batches)
     if batches == 0:
         raise StudioError(f"no training batches: {len(setup.train_set)} training samples")
     steps_per_epoch = math.ceil(batches / config.accumulate)
-    optimizer = build_optimizer(unfreeze.param_groups(model, config.unfreeze, config.lr, config.architecture), config)
+    optimizer = build_optimizer(unfreeze.param_groups(net, config.unfreeze, config.lr, config.architecture), config)
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
     autocast, scaler = _autocast(device, config)
 
@@ -206,7 +220,7 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
     resumed_from = 0
     if resume and last_path.is_file():
         checkpoint = load_checkpoint(last_path)
-        model.load_state_dict(checkpoint["model"])
+        net.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         resumed_from = int(checkpoint["epoch"])
@@ -218,7 +232,7 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
         hooks.log(f"resuming after epoch {resumed_from} (best {config.monitor_metric} {best:.4f})")
     hooks.log(f"training {config.architecture} {config.backbone} on {describe_device(device)}: "
               f"{len(setup.train_set)} train / {len(setup.val_set)} val samples, {batches} batches per epoch, "
-              f"{workers} loader worker(s)")
+              f"{workers} loader worker(s)" + (f", {rank.world} processes (DDP)" if rank.world > 1 else ""))
     if setup.input_note:
         hooks.log(setup.input_note)
 
@@ -233,7 +247,7 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
         setup.train_set.set_epoch(epoch)
         torch.manual_seed(sample_seed(config.seed, epoch, 0))  # dropout etc.: the same after a resume
         model.train()
-        unfreeze.apply(model, config.unfreeze, epoch, config.architecture, hooks.log)  # progressive unfreezing
+        unfreeze.apply(net, config.unfreeze, epoch, config.architecture, hooks.log)  # progressive unfreezing
         total_loss, seen = 0.0, 0
         optimizer.zero_grad(set_to_none=True)
         for i, batch in enumerate(train_loader):
@@ -264,32 +278,35 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
             hooks.progress(((epoch - 1) + (i + 1) / batches) / config.epochs,
                            f"epoch {epoch}/{config.epochs} · batch {i + 1}/{batches} · "
                            f"loss {total_loss / seen:.4f} · ETA {_eta(eta)}")
-        val_loss, metrics = (None, {}) if val_loader is None else setup.evaluate(model, val_loader, device, autocast)
+        val_loss, metrics = (None, {}) if val_loader is None else setup.evaluate(net, val_loader, device, autocast)
         seconds = time.monotonic() - epoch_start
         waited = train_loader.waited + (val_loader.waited if val_loader is not None else 0.0) - waited_before
         record = EpochRecord(epoch, total_loss / max(seen, 1), val_loss, metrics, optimizer.param_groups[0]["lr"],
                              seconds, min(1.0, waited / seconds) if seconds > 0 else 0.0)
         history.append(record)
         rows.append(_row(record))
-        _write_log(log_path, columns, rows)
-        score = metrics.get(config.monitor_metric, -record.train_loss if val_loader is None else -math.inf)
+        if rank.main:
+            _write_log(log_path, columns, rows)
+        score = metrics.get(config.monitor_metric, -record.train_loss if not has_val else -math.inf)
         improved = score > best
         if improved:
             best, best_epoch, stale = float(score), epoch, 0
         else:
             stale += 1
-        parts = {"model": model.state_dict(), "epoch": epoch, "best_metric": best, "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "config": setup.checkpoint_config(config)}
-        save_checkpoint(last_path, **parts)  # the full resume state
-        if improved:  # weights and what evaluation needs; no optimizer (a third of the size)
-            save_checkpoint(best_path, **{k: v for k, v in parts.items() if k not in ("optimizer", "scheduler")})
+        if rank.main:
+            parts = {"model": net.state_dict(), "epoch": epoch, "best_metric": best,
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "config": setup.checkpoint_config(config)}
+            save_checkpoint(last_path, **parts)  # the full resume state
+            if improved:  # weights and what evaluation needs; no optimizer (a third of the size)
+                save_checkpoint(best_path, **{k: v for k, v in parts.items() if k not in ("optimizer", "scheduler")})
         hooks.on_epoch(record)
         shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         hooks.log(f"epoch {epoch}: train loss {record.train_loss:.4f}"
                   + (f", val loss {val_loss:.4f}" if val_loss is not None else "") + (f", {shown}" if shown else "")
                   + f", lr {record.lr:.2e}, {record.seconds:.1f} s, waited for data {record.data_stall:.0%}"
                   + (" *" if improved else ""))
-        if config.early_stopping and stale >= config.early_stopping:
+        if distributed.stop_agreed(bool(config.early_stopping and stale >= config.early_stopping)):
             stopped_early = True
             hooks.log(f"early stop: {config.monitor_metric} did not improve for {stale} epochs")
             break

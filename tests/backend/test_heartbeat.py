@@ -78,16 +78,18 @@ def test_a_lost_attempt_cannot_write_over_the_next_one(studio_env: dict[str, str
     assert job.status == JobStatus.running and job.attempts == 2 and job.message != "attempt 1 thinks it is done"
 
 
-@pytest.mark.parametrize(("gpus", "cpu", "expected"), [
-    (None, None, [(("gpu", "cpu"), 2, None)]),  # plain `studio worker`: both lanes in one process
-    ("0,1", None, [(("gpu",), 1, "0"), (("gpu",), 1, "1")]),  # one process per GPU, pinned
-    ("2", 3, [(("gpu",), 1, "2"), (("cpu",), 3, None)]),  # GPU work and CPU work apart
-    (None, 4, [(("cpu",), 4, None)]),  # a CPU-only box that leaves model work to others
+@pytest.mark.parametrize(("gpus", "cpu", "multi", "expected"), [
+    (None, None, False, [(("gpu", "cpu", "multi"), 2, None)]),  # plain `studio worker`: every lane, one process
+    ("0,1", None, False, [(("gpu",), 1, "0"), (("gpu",), 1, "1")]),  # one process per GPU, pinned
+    ("2", 3, False, [(("gpu",), 1, "2"), (("cpu",), 3, None)]),  # GPU work and CPU work apart
+    (None, 4, False, [(("cpu",), 4, None)]),  # a CPU-only box that leaves model work to others
+    ("0,1", None, True, [(("multi",), 1, None), (("gpu",), 1, "0"), (("gpu",), 1, "1")]),  # + DDP runs, unpinned
 ])
-def test_worker_processes_are_planned_per_gpu(gpus: str | None, cpu: int | None, expected: list) -> None:
+def test_worker_processes_are_planned_per_gpu(gpus: str | None, cpu: int | None, multi: bool,
+                                              expected: list) -> None:
     from backend.worker import plan_processes, worker_env
 
-    plan = plan_processes(gpus, cpu)
+    plan = plan_processes(gpus, cpu, multi_gpu=multi)
     assert [(p.lanes, p.threads, p.gpu) for p in plan] == expected
     assert [worker_env(p, {}).get("CUDA_VISIBLE_DEVICES") for p in plan] == [e[2] for e in expected]
 

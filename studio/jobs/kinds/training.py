@@ -86,8 +86,11 @@ class TrainSpec(JobSpec[TrainOutcome]):
         share = 0.9 if self.evaluate else 1.0  # the rest: the evaluation after training
         hooks = TrainHooks(progress=lambda f, m: ctx.progress(share * f, m), should_stop=ctx.should_stop,
                            log=ctx.log, **({"on_epoch": on_epoch} if on_epoch else {}))
-        outcome = run_training(self.config, self.run_id, hooks, job_id=ctx.job_id)
-        version, result = outcome.version, outcome.result
+        if self.config.gpus > 1:  # one run on several processes (DDP); rank 0 reports to this job itself
+            version, result = self._run_distributed(ctx)
+        else:
+            outcome = run_training(self.config, self.run_id, hooks, job_id=ctx.job_id)
+            version, result = outcome.version, outcome.result
         monitor = self.config.monitor_metric
         done = TrainOutcome(model=version.name if version else None, model_id=version.id if version else None,
                             run_id=self.run_id, best_metric=result.best_metric, monitor=monitor,
@@ -105,6 +108,23 @@ class TrainSpec(JobSpec[TrainOutcome]):
                                    warning=readout.warning)
         ctx.progress(1.0, "; ".join(done.lines()[1:3]))
         return done
+
+    def _run_distributed(self, ctx: JobContext) -> tuple[Any, Any]:
+        """(version, result) of a torchrun launch of this run (studio.training.distributed)."""
+        from types import SimpleNamespace
+
+        from studio.registry import get_model
+        from studio.training.distributed import launch
+
+        got = launch(self.config, self.run_id, job_id=ctx.job_id, attempt=getattr(ctx, "attempt", None),
+                     should_stop=ctx.should_stop, log=ctx.log)
+        version = get_model(got["model_id"]) if got.get("model_id") is not None else None
+        result = SimpleNamespace(best_metric=got["best_metric"], best_epoch=got["best_epoch"], epochs_run=got["epochs"],
+                                 resumed_from=got["resumed_from"], stopped_early=got["stopped_early"])
+        return version, result
+
+    def lane(self) -> str:
+        return "multi" if self.config.gpus > 1 else "gpu"
 
     def describe(self) -> str:
         c = self.config
