@@ -59,3 +59,21 @@ def test_two_processes_equal_one_with_the_same_global_batch(studio_env: dict[str
     worst = max(float((one[k] - two[k]).abs().max()) for k in one)
     assert worst < 1e-5, f"2 processes differ from 1 by {worst}"  # stated tolerance: float summation order
     assert not torch.equal(one["heads.gloss.weight"], torch.zeros_like(one["heads.gloss.weight"]))
+
+
+@pytest.mark.slow
+def test_a_multi_process_run_is_a_job_like_any_other(start_worker) -> None:  # noqa: ANN001
+    from studio.jobs import enqueue, get_job, job_result, wait
+    from studio.jobs.kinds import TrainSpec
+    from studio.training.history import epoch_rows
+
+    _synthetic(glosses=4, clips=12)
+    start_worker()
+    job_id = enqueue(TrainSpec(config=_config("sign_gru", "signs", epochs=2, batch_size=8, gpus=2)))
+    assert get_job(job_id).lane == "multi"
+    job = wait(job_id, timeout=300)
+    assert job.status == "succeeded", job.error or job.log[-3000:]
+    outcome = job_result(job, TrainSpec)
+    assert outcome.model and outcome.epochs == 2
+    assert [r["epoch"] for r in epoch_rows(job_id)] == [1, 2]  # rank 0 reported each epoch to the job
+    assert "2 processes (DDP)" in job.log
