@@ -221,7 +221,8 @@ def embed_job_rows(n_images: int = 64, model_type: str = "vit_b", device: str | 
 def print_rows(rows: list[Row]) -> None:
     print(f"{'row':58} {'variant':38} {'value':>10} {'unit':7} note")
     for r in rows:
-        value = "not measured" if r["value"] is None else f"{r['value']:10.4g}"
+        value = "not measured" if r["value"] is None else f"{r['value']:10.4g}" if r["value"] < 1000 else \
+            f"{r['value']:10.0f}"
         print(f"{r['row']:58} {r['variant']:38} {value:>10} {r['unit']:7} {r['note']}", flush=True)
 
 
