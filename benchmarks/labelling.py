@@ -315,7 +315,8 @@ def measure_browser(n: int = 20) -> list[Row] | None:
 
                 ready, saved = _accepts(page, points, n)
                 rows.append(("Accept -> ready for the next object (SAM)", _figure(ready), where))
-                rows.append(("Accept -> stored (server reply applied)", _figure(saved), where))
+                rows.append(("Accept -> stored (SAM)", _figure(saved),
+                             f"{where}; random weights give noise masks: ~260 KB of RLE each"))
                 page.close()
             with running_studio(Path(tmp) / "fallback", setup, worker=False, demo_images=0,
                                 env={"STUDIO_SAM_MODEL": "fallback"}) as studio:
@@ -325,8 +326,9 @@ def measure_browser(n: int = 20) -> list[Row] | None:
                 _clear(page)
                 rows.append(("click -> mask visible, fallback (server)", _figure(_clicks(page, points, n), "server"),
                              f"{where}; POST predict"))
-                ready, _ = _accepts(page, points, n)
+                ready, saved = _accepts(page, points, n)
                 rows.append(("Accept -> ready for the next object (fallback)", _figure(ready), where))
+                rows.append(("Accept -> stored (fallback)", _figure(saved), f"{where}; the server's reply applied"))
                 page.close()
         finally:
             browser.close()
