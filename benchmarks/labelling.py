@@ -301,8 +301,9 @@ def measure_browser(n: int = 20) -> list[Row] | None:
                              _figure(_hovers(page, points, n), "browser"), where))
                 decodes = [page.evaluate(f"(p) => {HOOK}.decode({{points: [p], labels: [1]}})", list(points[i % len(points)]))
                            for i in range(n)]
-                rows.append(("  of which decoder + postprocessing", _figure(decodes),
-                             "window.__studioCanvas.decode: onnxruntime-web run + SAM's upscaling in TypeScript"))
+                rows.append(("SAM decode alone in the browser (3 candidates)", _figure(decodes),
+                             "window.__studioCanvas.decode: onnxruntime-web run + full-image upscaling + RLE "
+                             "of each candidate"))
 
                 blocked = browser.new_page(viewport={"width": 1600, "height": 1100})
                 blocked.route("**/decoder.onnx", lambda route: route.fulfill(status=200, body=b"not an onnx file"))
