@@ -34,7 +34,8 @@ class EmbedSpec(JobSpec[EmbedResult]):
     dataset: str
     segmenter: str | None = None  # a STUDIO_SAM_MODEL value (auto | vit_b | vit_l | vit_h | fallback)
     batch_size: int | None = None  # images per encoder call; None: the segmenter's (SAM: 8 on CUDA, 1 on a CPU,
-    # where a batch is no faster per image); halved and retried when the GPU runs out of memory
+    # where 2 vit_b images in one batch took 17.3 s of CPU time against 18.8 s, the same wall time, and the
+    # first waits for the second); halved and retried when the GPU runs out of memory
 
     def validate(self) -> None:
         from studio.errors import InvalidInput
