@@ -33,3 +33,21 @@ def test_embed_job_fills_the_cache_and_reports_unreadable_images(studio_env: dic
     assert get_cache().info().by_segmenter["fallback-grabcut-v1"]["entries"] == 2
     again = wait(enqueue(EmbedSpec(dataset="shelves", segmenter="fallback")), timeout=120)
     assert again.result["cached"] == 2 and again.result["computed"] == 0
+
+
+def test_an_interactive_embed_job_takes_only_its_images_and_jumps_the_lane(studio_env: dict[str, str], tmp_path,  # noqa: ANN001
+                                                                          monkeypatch) -> None:  # noqa: ANN001
+    from studio.datasets import ingest_doc
+    from studio.demo import generate_demo
+    from studio.jobs import INLINE_URL, get_job, job_result
+    from studio.annotations import image_queue
+    from tests.conftest import reset_studio_caches
+
+    ingest_doc(generate_demo(tmp_path / "demo", n_images=3, seed=4, width=160, height=120), dataset="shelves")
+    first = image_queue("shelves")[0].id
+    assert EmbedSpec(dataset="shelves", images=(first,)).queue_priority() > EmbedSpec(dataset="shelves").queue_priority()
+    monkeypatch.setenv("STUDIO_QUEUE_URL", INLINE_URL)
+    reset_studio_caches()
+    job = get_job(enqueue(EmbedSpec(dataset="shelves", segmenter="fallback", images=(first,))))
+    assert job.status == JobStatus.succeeded and job.priority == EmbedSpec.INTERACTIVE_PRIORITY
+    assert job_result(job, EmbedSpec).images == 1  # only the annotator's image, not the dataset

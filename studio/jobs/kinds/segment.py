@@ -36,6 +36,13 @@ class EmbedSpec(JobSpec[EmbedResult]):
     batch_size: int | None = None  # images per encoder call; None: the segmenter's (SAM: 8 on CUDA, 1 on a CPU,
     # where 2 vit_b images in one batch took 17.3 s of CPU time against 18.8 s, the same wall time, and the
     # first waits for the second); halved and retried when the GPU runs out of memory
+    images: tuple[int, ...] = ()  # only these image ids (an annotator's next images: interactive, so they
+    # jump ahead of dataset-wide embedding in the gpu lane); () = every image of the dataset
+
+    INTERACTIVE_PRIORITY: ClassVar[int] = 10
+
+    def queue_priority(self) -> int:
+        return self.INTERACTIVE_PRIORITY if self.images else self.priority
 
     def validate(self) -> None:
         from studio.errors import InvalidInput
@@ -69,8 +76,10 @@ class EmbedSpec(JobSpec[EmbedResult]):
         started = time.perf_counter()
         with session_scope() as session:
             dataset = get_dataset(session, self.dataset)
-            rows = session.exec(select(Image.content_hash, Image.stored_path, Image.file_name)
-                                .where(Image.dataset_id == dataset.id).order_by(Image.id)).all()
+            query = select(Image.content_hash, Image.stored_path, Image.file_name).where(Image.dataset_id == dataset.id)
+            if self.images:
+                query = query.where(Image.id.in_(self.images))  # type: ignore[union-attr]
+            rows = session.exec(query.order_by(Image.id)).all()
             items = [Item(h, resolve_stored_path(p), name) for h, p, name in rows]
         choice = choose_segmenter(self.segmenter)
         segmenter = choice.segmenter
