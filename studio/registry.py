@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func
+from sqlalchemy import func, true
 from sqlmodel import col, select
 
 from studio.config import get_settings
@@ -345,17 +345,25 @@ def add_file(version_id: int, role: str, path: Path) -> None:
 
 def remove_model(ref: str | int, *, force: bool = False) -> str:
     """Delete a version's row and folder. Refused while evaluations use it, unless ``force``
-    (which deletes those evaluations too). Returns the name."""
+    (which deletes those evaluations too); the evaluation its own train job wrote (on val, after
+    training) goes with it and does not count. Returns the name."""
     version = get_model(ref)
     with session_scope() as session:
         used = session.exec(select(func.count()).select_from(Evaluation)
-                            .where(Evaluation.model_version_id == version.id)).one()
+                            .where(Evaluation.model_version_id == version.id, _not_its_own(version))).one()
         if used and not force:
             raise Conflict(f"model {version.name} is used by {used} evaluation(s); pass --force to delete them too")
         row = session.get(ModelVersion, version.id)
         session.delete(row)
     shutil.rmtree(model_dir(version), ignore_errors=True)
     return version.name
+
+
+def _not_its_own(version: ModelVersion) -> Any:
+    """SQL condition: an evaluation other than the one the version's train job wrote itself
+    (``metrics["evaluation_id"]``, studio.training.readout)."""
+    own = version.metrics.get("evaluation_id")
+    return true() if not isinstance(own, int) else Evaluation.id != own
 
 
 def cleanup(keep: int) -> list[str]:
@@ -366,7 +374,9 @@ def cleanup(keep: int) -> list[str]:
     with session_scope() as session:
         versions = session.exec(select(ModelVersion).order_by(col(ModelVersion.created_at).desc(),
                                                               col(ModelVersion.id).desc())).all()
-        evaluated = set(session.exec(select(Evaluation.model_version_id).distinct()).all())
+        own = {v.id: v.metrics.get("evaluation_id") for v in versions}
+        evaluated = {vid for vid, eid in session.exec(select(Evaluation.model_version_id, Evaluation.id)).all()
+                     if eid != own.get(vid)}  # the train job's own evaluation does not count
         seen: dict[str, int] = {}
         doomed = []
         for v in versions:
