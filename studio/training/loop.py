@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 
 from studio.device import describe_device, resolve_device
 from studio.errors import StudioError
+from studio.naming import metric_label, monitored_label
 from studio.progress import ProgressFn, null_progress
 from studio.registry import load_checkpoint, save_checkpoint
 from studio.training.config import TrainConfig
@@ -229,7 +230,7 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
         rows = [r for r in read_log(log_path) if int(r["epoch"]) <= resumed_from]
         best_epoch = max((int(r["epoch"]) for r in rows if r.get(config.monitor_metric) and
                           math.isclose(float(r[config.monitor_metric]), best, rel_tol=1e-6)), default=resumed_from)
-        hooks.log(f"resuming after epoch {resumed_from} (best {config.monitor_metric} {best:.4f})")
+        hooks.log(f"resuming after epoch {resumed_from} ({monitored_label(config.monitor_metric)} {best:.4f})")
     hooks.log(f"training {config.architecture} {config.backbone} on {describe_device(device)}: "
               f"{len(setup.train_set)} train / {len(setup.val_set)} val samples, {batches} batches per epoch, "
               f"{workers} loader worker(s)" + (f", {rank.world} processes (DDP)" if rank.world > 1 else ""))
@@ -308,8 +309,8 @@ def train(config: TrainConfig, setup: TaskSetup, run_dir: Path, hooks: TrainHook
                   + (" *" if improved else ""))
         if distributed.stop_agreed(bool(config.early_stopping and stale >= config.early_stopping)):
             stopped_early = True
-            hooks.log(f"early stop: {config.monitor_metric} did not improve for {stale} epochs")
+            hooks.log(f"early stop: val {metric_label(config.monitor_metric)} did not improve for {stale} epochs")
             break
-    hooks.progress(1.0, f"done: best {config.monitor_metric} {best:.4f} (epoch {best_epoch})")
+    hooks.progress(1.0, f"done: {monitored_label(config.monitor_metric)} {best:.4f} (epoch {best_epoch})")
     return TrainResult(run_dir, best, best_epoch, (history[-1].epoch if history else resumed_from), stopped_early,
                        history, resumed_from)
