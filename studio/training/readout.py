@@ -69,8 +69,8 @@ def read_out(version: Any, metric: str, best_value: float, *, job_id: str | None
 
         try:
             evaluation_id = evaluate_version(version.id, split="val", progress=progress, job_id=job_id)
-        except StudioError as exc:
-            note = f"not evaluated on val after training ({exc})"
+        except Exception as exc:  # noqa: BLE001 - the run succeeded; an evaluation that cannot run is only said
+            note = f"not evaluated on val after training ({exc if isinstance(exc, StudioError) else repr(exc)})"
             log(note)
         else:
             view = get_evaluation(evaluation_id)
