@@ -15,6 +15,7 @@ from studio.segment import choose_segmenter, get_prefetcher
 from studio_ui.canvas import label_canvas
 from studio_ui.classes import class_manager, first_class_prompt
 from studio_ui.gallery import gallery, shown_items
+from studio_ui.login import current_author
 from studio_ui.web import PREFIX
 from studio_ui.web import label_api
 
@@ -40,11 +41,14 @@ if not names:
     st.stop()
 dataset = st.selectbox("Dataset", names, key="label_dataset")
 choice = choose_segmenter()
+author = current_author()  # the login's user (or the OS user when the studio needs no login)
 ws: LabelWorkspace | None = st.session_state.get("label_ws")
-if ws is None or ws.dataset != dataset or ws.segmenter is not choice.segmenter:
+if ws is None or ws.dataset != dataset or ws.segmenter is not choice.segmenter or ws.author != author:
     if ws is not None:
+        ws.close()  # its image lease ends
         label_api.release(ws)
-    ws = st.session_state["label_ws"] = LabelWorkspace(dataset, choice.segmenter, segmenter_note=choice.note)
+    ws = st.session_state["label_ws"] = LabelWorkspace(dataset, choice.segmenter, segmenter_note=choice.note,
+                                                       author=author)
 api = label_api.api_base(label_api.register(ws))
 
 
@@ -106,7 +110,14 @@ def workbench() -> None:
     get_prefetcher(ws.segmenter).request([(i.content_hash, i.path) for i in upcoming])
 
 
+@st.fragment(run_every=60)
+def keep_lease() -> None:
+    """The open image stays this annotator's while the page is open (leases lapse after STUDIO_LEASE_S)."""
+    ws.keep_lease()
+
+
 workbench()
+keep_lease()
 with st.expander("Keyboard shortcuts and tips", icon=":material/keyboard:"):
     st.markdown(SHORTCUTS)
     st.caption("The first click gives three candidates (part, object, group): cycle with V; later clicks refine "

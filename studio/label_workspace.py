@@ -11,6 +11,13 @@ image belongs to the dataset, the class too, the mask has the image's size and i
 and writes in one committed transaction, or raises ``InvalidInput`` / ``NotFound`` with a
 message for people and writes nothing.
 
+A team (studio.leases, studio.annotations versions): opening an image leases it to the
+annotator (``held_by`` names whoever else holds it: the image can be looked at, writes are
+refused); every write renews the lease; "next to do" follows the dataset's active-learning
+ranking when there is one (studio.active.ranked_todo), the annotator's assignments, and skips
+images someone else holds; edits carry the version the annotator saw, so a stale one is refused
+(``StaleEdit``, saying what changed) instead of overwriting a colleague's work.
+
 Thread-safe: the Streamlit script thread and the HTTP handlers' threads share one lock.
 Slow work (an image embedding: ~20 s for SAM on a CPU) runs outside it.
 """
@@ -21,6 +28,8 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +37,7 @@ import numpy as np
 
 from studio import annotations as ann
 from studio import classes as class_ops
-from studio import masks
+from studio import leases, masks
 from studio.db import get_row, session_scope
 from studio.errors import InvalidInput, NotFound
 from studio.labelling.embeddings import EmbeddingPayload, browser_payload, checked_embedding
@@ -84,14 +93,14 @@ class LabelWorkspace:
         self.classes: list[LabelClass] = []  # in display order, background left out
         self.class_id: int | None = None
         self.selected_id: int | None = None
+        self.held_by: str | None = None  # someone else's lease on the open image (then writes are refused)
         self.revision = 0
         self._stale = False  # a write happened since the queue was read (statuses may have changed)
         self._lock = threading.RLock()
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self.refresh()
-        first = ann.next_in_queue(self.items, None, statuses=ann.TODO_STATUSES) or (self.items[0] if self.items else None)
-        if first is not None:
-            self.open(first.id)
+        if not self._open_next_todo(None) and self.items:
+            self.open(self.items[0].id)
 
     # -- queue and classes (the page) ------------------------------------------------------
     def refresh(self) -> None:
@@ -126,28 +135,48 @@ class LabelWorkspace:
         the page passes the gallery's filtered list), or with ``todo_only`` the next one of the
         queue still to do (unlabelled, draft or review). False when there is none."""
         self.refresh()
+        if todo_only:
+            if self._open_next_todo(self.item.id if self.item else None):
+                self.notice = None
+                return True
+            self.notice = "no other image to do: every image is labelled or held by someone else"
+            return False
         ids = {i.id for i in self.items}
-        walk = self.items if todo_only or among is None else [i for i in among if i.id in ids]
-        target = ann.next_in_queue(walk, self.item.id if self.item else None, step,
-                                   statuses=ann.TODO_STATUSES if todo_only else None)
+        walk = self.items if among is None else [i for i in among if i.id in ids]
+        target = ann.next_in_queue(walk, self.item.id if self.item else None, step)
         if target is None:
-            self.notice = "no other image to do: every image is labelled" if todo_only else None
+            self.notice = None
             return False
         self.notice = None
         self.open(target.id)
         return True
 
+    def todo_order(self) -> list[ann.ImageItem]:
+        """This annotator's images still to do, in the order to label them: the dataset's
+        ranking (or import order), their assignments, none that someone else holds."""
+        from studio.active import ranked_todo
+
+        mine = {i.id: i for i in leases.todo_for(self.author, self.dataset, self.items)}
+        return [mine[i] for i in ranked_todo(self.dataset) if i in mine]
+
+    def _open_next_todo(self, after: int | None) -> bool:
+        """Open (and lease) the first image of :meth:`todo_order` after ``after`` (wrapping round);
+        another annotator may take one between the listing and the lease: it is skipped."""
+        order = self.todo_order()
+        ids = [i.id for i in order]
+        start = ids.index(after) + 1 if after in ids else 0
+        for item in order[start:] + order[:start]:
+            if item.id != after and leases.try_acquire(item.id, self.author):
+                self.open(item.id)
+                return True
+        return False
+
     def upcoming(self, n: int = PREFETCH_AHEAD) -> list[ann.ImageItem]:
         """The next ``n`` images still to do after the open one (prefetched in the background)."""
-        out: list[ann.ImageItem] = []
-        current = self.item.id if self.item else None
-        for _ in range(n):
-            nxt = ann.next_in_queue(self.items, current, statuses=ann.TODO_STATUSES)
-            if nxt is None or nxt in out or (self.item and nxt.id == self.item.id):
-                break
-            out.append(nxt)
-            current = nxt.id
-        return out
+        order = self.todo_order()
+        ids = [i.id for i in order]
+        start = ids.index(self.item.id) + 1 if self.item and self.item.id in ids else 0
+        return [i for i in order[start:] + order[:start] if not self.item or i.id != self.item.id][:n]
 
     def open(self, image_id: int) -> bool:
         """Open an image of the queue (selection cleared). An image missing from the store
@@ -160,10 +189,40 @@ class LabelWorkspace:
                 self.error = f"image {image_id} is not in dataset {self.dataset!r}"
                 return False
             self.item = item
+            self._lease(item.id)
             if not item.exists:
                 self.error = f"{item.file_name} is missing from the image store ({item.path}); re-import it or use Next"
                 return False
             return True
+
+    def _lease(self, image_id: int) -> None:
+        """Take (or renew) the lease on ``image_id``; someone else holding it leaves ``held_by``
+        and an error for the page (call with the lock held)."""
+        try:
+            leases.acquire(image_id, self.author)
+            self.held_by = None
+        except leases.Taken as exc:
+            self.held_by = exc.holder
+            self.error = (f"{exc.holder} is labelling this image (until {exc.until:%H:%M} UTC unless they keep "
+                          "working): you can look, but changes are refused; use Next to do")
+
+    def keep_lease(self) -> None:
+        """Renew the open image's lease (the page calls it while the annotator stays)."""
+        with self._lock:
+            if self.item is not None:
+                self._lease(self.item.id)
+
+    def close(self) -> None:
+        """Release the open image's lease (the annotator leaves the dataset or the page)."""
+        with self._lock:
+            if self.item is not None and self.held_by is None:
+                leases.release(self.item.id, self.author)
+
+    def _writable(self, image_id: int) -> None:
+        """Taken (409) unless this annotator holds (or can take again) ``image_id``'s lease."""
+        leases.renew(image_id, self.author)
+        if self.item is not None and self.item.id == image_id:
+            self.held_by = None
 
     def set_class(self, class_id: int) -> None:
         """The annotator's current class (what Accept stores); InvalidInput for another dataset's."""
@@ -219,7 +278,7 @@ class LabelWorkspace:
         drafts = [a.id for a in self.annotations() if a.status == "draft"]
         with self._lock:
             for annotation_id in drafts:
-                ann.update_annotation(annotation_id, status="accepted")
+                ann.update_annotation(annotation_id, status="accepted", editor=self.author)
             if drafts:
                 self._bump()
                 self.notice = f"accepted {len(drafts)} draft annotation(s)"
@@ -338,7 +397,7 @@ class LabelWorkspace:
             row = get_row(session, Annotation, annotation_id, f"no annotation with id {annotation_id}")
             data = AnnotationData(int(annotation_id), int(row.class_id), row.status, row.source,
                                   None if row.score is None else float(row.score), row.rle,
-                                  tuple(float(v) for v in row.bbox), row.author)  # type: ignore[arg-type]
+                                  tuple(float(v) for v in row.bbox), row.author, int(row.version))  # type: ignore[arg-type]
         return AnnotationReply(data, self.revision)
 
     def accept(self, request: AcceptRequest) -> AnnotationReply:
@@ -347,13 +406,16 @@ class LabelWorkspace:
         item = self._image(request.image_id)
         mask = self._mask(request.rle, item, "annotation")
         with self._lock:
+            self._writable(item.id)
             if request.annotation_id is not None:
                 owner = self._annotation_of_dataset(request.annotation_id)
                 if owner != item.id:
                     raise InvalidInput(f"annotation {request.annotation_id} belongs to image {owner}, "
                                        f"not to image {item.id}")
-                ann.update_annotation(request.annotation_id, class_id=request.class_id, mask=mask, status="accepted",
-                                      source=request.source, add_seconds=request.seconds)
+                with self._stale_bumps():
+                    ann.update_annotation(request.annotation_id, class_id=request.class_id, mask=mask,
+                                          status="accepted", source=request.source, add_seconds=request.seconds,
+                                          expected_version=request.version, editor=self.author)
                 annotation_id = request.annotation_id
             else:
                 annotation_id = ann.add_annotation(image_id=item.id, class_id=request.class_id, mask=mask,
@@ -366,16 +428,29 @@ class LabelWorkspace:
     def update(self, annotation_id: int, request: UpdateRequest) -> AnnotationReply:
         """``POST annotations/{id}``: re-class and / or re-status."""
         with self._lock:
-            self._annotation_of_dataset(annotation_id)
-            ann.update_annotation(annotation_id, class_id=request.class_id, status=request.status)
+            self._writable(self._annotation_of_dataset(annotation_id))
+            with self._stale_bumps():
+                ann.update_annotation(annotation_id, class_id=request.class_id, status=request.status,
+                                      expected_version=request.version, editor=self.author)
             self._bump()
             return self._reply(annotation_id)
 
-    def delete(self, annotation_id: int) -> DeleteReply:
-        """``DELETE annotations/{id}``."""
+    @contextmanager
+    def _stale_bumps(self) -> Iterator[None]:
+        """A stale edit (someone else changed the annotation) bumps the revision, so the canvas
+        fetches the current state, then goes on to the caller (409, with what changed)."""
+        try:
+            yield
+        except ann.StaleEdit:
+            self._bump()
+            raise
+
+    def delete(self, annotation_id: int, version: int | None = None) -> DeleteReply:
+        """``DELETE annotations/{id}`` (``version``: the one the annotator saw)."""
         with self._lock:
-            self._annotation_of_dataset(annotation_id)
-            ann.delete_annotation(annotation_id)
+            self._writable(self._annotation_of_dataset(annotation_id))
+            with self._stale_bumps():
+                ann.delete_annotation(annotation_id, expected_version=version, editor=self.author)
             if self.selected_id == annotation_id:
                 self.selected_id = None
             self._bump()

@@ -190,7 +190,7 @@ def test_canvas_data_follows_the_message_format(workspace) -> None:  # noqa: ANN
     assert data["segmenter"] == {"kind": "fallback", "id": "fallback-grabcut-v1", "name": ws.segmenter.name,
                                  "decoder": None}
     (annotation,) = data["annotations"]
-    assert set(annotation) == {"id", "class_id", "status", "source", "score", "rle", "bbox", "author"}
+    assert set(annotation) == {"id", "class_id", "status", "source", "score", "rle", "bbox", "author", "version"}
     assert all(p["embedding_url"] is None for p in data["prefetch"])  # the fallback has no browser decoding
     assert data["settings"] == {"opacity": 0.45} and data["selected_id"] is None
 

@@ -107,11 +107,13 @@ class AcceptRequest:
     seconds: float = 0.0
     score: float | None = None
     annotation_id: int | None = None
+    version: int | None = None  # with annotation_id: the version the annotator edited (a stale edit is refused)
 
     @staticmethod
     def from_json(value: Any) -> AcceptRequest:
         what = "annotation"
-        body = fields(what, value, ("image_id", "class_id", "rle", "source"), ("seconds", "score", "annotation_id"))
+        body = fields(what, value, ("image_id", "class_id", "rle", "source"),
+                      ("seconds", "score", "annotation_id", "version"))
         score = body.get("score")
         return AcceptRequest(
             image_id=integer(what, "image_id", body["image_id"]),
@@ -120,7 +122,8 @@ class AcceptRequest:
             source=choice(what, "source", body["source"], SOURCES),  # type: ignore[arg-type]
             seconds=number(what, "seconds", body.get("seconds", 0.0), 0.0, MAX_SECONDS),
             score=None if score is None else number(what, "score", score),
-            annotation_id=optional_integer(what, "annotation_id", body.get("annotation_id")))
+            annotation_id=optional_integer(what, "annotation_id", body.get("annotation_id")),
+            version=optional_integer(what, "version", body.get("version")))
 
 
 @dataclass(frozen=True)
@@ -129,18 +132,19 @@ class UpdateRequest:
 
     class_id: int | None = None
     status: Status | None = None
+    version: int | None = None  # the version the annotator saw (a stale edit is refused)
 
     @staticmethod
     def from_json(value: Any) -> UpdateRequest:
         what = "annotation update"
-        body = fields(what, value, (), ("class_id", "status"))
+        body = fields(what, value, (), ("class_id", "status", "version"))
         class_id = optional_integer(what, "class_id", body.get("class_id"))
         status = body.get("status")
         if status is not None:
             status = choice(what, "status", status, STATUSES)
         if class_id is None and status is None:
             raise InvalidInput(f"{what}: expected class_id and / or status, got neither")
-        return UpdateRequest(class_id, status)  # type: ignore[arg-type]
+        return UpdateRequest(class_id, status, optional_integer(what, "version", body.get("version")))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

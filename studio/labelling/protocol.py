@@ -62,6 +62,7 @@ class _AnnotationLike(Protocol):
     rle: dict
     bbox: list[float]
     author: str
+    version: int
 
 
 @dataclass(frozen=True)
@@ -95,16 +96,18 @@ class AnnotationData:
     rle: RLE
     bbox: tuple[float, float, float, float]
     author: str
+    version: int = 1  # sent back with an edit: a stale one is refused (studio.annotations.StaleEdit)
 
     @staticmethod
     def of(view: _AnnotationLike) -> AnnotationData:
         return AnnotationData(view.id, view.class_id, view.status, view.source,
                               None if view.score is None else float(view.score), view.rle,
-                              tuple(float(v) for v in view.bbox), view.author)  # type: ignore[arg-type]
+                              tuple(float(v) for v in view.bbox), view.author, int(view.version))  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "class_id": self.class_id, "status": self.status, "source": self.source,
-                "score": self.score, "rle": self.rle, "bbox": list(self.bbox), "author": self.author}
+                "score": self.score, "rle": self.rle, "bbox": list(self.bbox), "author": self.author,
+                "version": self.version}
 
 
 @dataclass(frozen=True)

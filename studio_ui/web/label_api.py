@@ -15,9 +15,11 @@
 ``<token>`` is a capability: :func:`register` gives each ``LabelWorkspace`` (one per browser
 session, kept by the Label page) a random token; the registry holds the workspaces weakly,
 so a session that ends takes its token with it (:func:`release` ends one at once). An unknown
-token is 403. Bodies and replies are studio.labelling.protocol's; errors are JSON
-``{"error": "..."}``: InvalidInput 400, NotFound 404, Conflict 409. Blocking work (database,
-segmenter, export) runs in the thread pool.
+token is 403, and so is a token used under another login than the workspace's author. Bodies
+and replies are studio.labelling.protocol's; errors are JSON ``{"error": "..."}``: InvalidInput
+400, NotFound 404, Conflict 409 (an image someone else holds); a stale edit is 409 with
+``studio.annotations.StaleEdit.to_dict()`` (what changed, by whom, the refused change) and the
+workspace's new ``revision``. Blocking work (database, segmenter, export) runs in the thread pool.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from studio.annotations import StaleEdit
 from studio.errors import Conflict, InvalidInput, NotFound, StudioError
 from studio.label_workspace import LabelWorkspace
 from studio.labelling.protocol import AcceptRequest, CreateClassRequest, ErrorReply, PredictRequest, UpdateRequest
 from studio_ui.web import PREFIX
+from studio_ui.web.auth import request_user
 
 BASE = f"{PREFIX}/label"
 MAX_BODY = 64 * 1024 * 1024  # bytes of one JSON request (an RLE of a 6000x4000 mask is far smaller)
@@ -97,8 +101,13 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         workspace = lookup(request.path_params["token"])
         if workspace is None:
             return _error(403, "this labelling session is unknown or has ended; reload the Label page")
+        user = request_user(request)  # None: the studio needs no login (the workspace's author stands)
+        if user is not None and user.name != workspace.author:
+            return _error(403, "this labelling session belongs to another login; reload the Label page")
         try:
             return await handler(request, workspace)
+        except StaleEdit as exc:
+            return JSONResponse({**exc.to_dict(), "revision": workspace.revision}, status_code=409)
         except InvalidInput as exc:
             return _error(400, str(exc))
         except NotFound as exc:
@@ -157,7 +166,11 @@ async def _update(request: Request, workspace: LabelWorkspace) -> Response:
 
 
 async def _delete(request: Request, workspace: LabelWorkspace) -> Response:
-    reply = await run_in_threadpool(workspace.delete, request.path_params["annotation_id"])
+    version = request.query_params.get("version")
+    if version is not None and not version.isdigit():
+        raise InvalidInput(f"delete: version {version!r}; expected the annotation's version number")
+    reply = await run_in_threadpool(workspace.delete, request.path_params["annotation_id"],
+                                    int(version) if version is not None else None)
     return JSONResponse(reply.to_json())
 
 

@@ -114,11 +114,11 @@ def test_updates_and_new_classes() -> None:
 
 def test_replies_serialise_as_the_spec_shows() -> None:
     view = SimpleNamespace(id=7, class_id=3, status="accepted", source="sam", score=0.93, rle=RLE,
-                           bbox=[1, 2, 3, 4], author="ann")
+                           bbox=[1, 2, 3, 4], author="ann", version=5)
     annotation = AnnotationData.of(view)
     assert AnnotationReply(annotation, 17).to_json() == {
         "annotation": {"id": 7, "class_id": 3, "status": "accepted", "source": "sam", "score": 0.93, "rle": RLE,
-                       "bbox": [1.0, 2.0, 3.0, 4.0], "author": "ann"}, "revision": 17}
+                       "bbox": [1.0, 2.0, 3.0, 4.0], "author": "ann", "version": 5}, "revision": 17}
     assert PredictReply("p1", (RLE,), (0.5,), 12.345).to_json() == {"prediction": "p1", "masks": [RLE],
                                                                     "scores": [0.5], "ms": 12.35}
     classes = ClassData.listed([SimpleNamespace(id=9, name="can", color="#e6194b", index=4),

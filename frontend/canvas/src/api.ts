@@ -47,11 +47,13 @@ export interface CreateAnnotationRequest {
   seconds: number;
   score: number | null;
   annotation_id: number | null;
+  version?: number; // with annotation_id: the version edited (a stale edit is refused, HTTP 409)
 }
 
 export interface UpdateAnnotationRequest {
   class_id?: number;
   status?: AnnotationStatus;
+  version?: number; // the version the annotator saw (a stale edit is refused, HTTP 409)
 }
 
 export class Api {
@@ -111,8 +113,8 @@ export class Api {
     return this.call("POST", `annotations/${id}`, req);
   }
 
-  deleteAnnotation(id: number): Promise<DeleteReply> {
-    return this.call("DELETE", `annotations/${id}`);
+  deleteAnnotation(id: number, version?: number): Promise<DeleteReply> {
+    return this.call("DELETE", version === undefined ? `annotations/${id}` : `annotations/${id}?version=${version}`);
   }
 
   createClass(name: string, color?: string): Promise<ClassReply> {

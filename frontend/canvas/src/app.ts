@@ -291,6 +291,13 @@ export class CanvasApp {
   private failure(err: unknown, what: string): void {
     const text = err instanceof ApiError || err instanceof Error ? err.message : String(err);
     this.flash(`${what}: ${text}`, "error", 8000);
+    // someone else changed it (a stale edit) or holds the image: the page re-reads the state
+    if (err instanceof ApiError && err.status === 409) this.trigger({ kind: "changed", revision: this.revision });
+  }
+
+  /** The version of a stored annotation as this canvas last saw it (undefined: not stored). */
+  private versionOf(id: number | null): number | undefined {
+    return id === null || id < 0 ? undefined : this.annotations.get(id)?.data.version;
   }
 
   // ---- rendering -----------------------------------------------------------------------
@@ -994,6 +1001,7 @@ export class CanvasApp {
         seconds: Math.round(session.seconds() * 100) / 100,
         score: session.score,
         annotation_id: session.editingAnnotationId,
+        version: this.versionOf(session.editingAnnotationId),
       });
       if (this.imageInfo?.id === imageId) this.applyAnnotation(reply.annotation, reply.revision);
       this.timings.record("acceptSaved", performance.now() - t0, "server", t0, performance.now());
@@ -1023,7 +1031,7 @@ export class CanvasApp {
     this.busy++;
     this.invalidate("ui");
     try {
-      const reply = await this.api.updateAnnotation(id, change);
+      const reply = await this.api.updateAnnotation(id, { ...change, version: this.versionOf(id) });
       this.applyAnnotation(reply.annotation, reply.revision);
       this.trigger({ kind: "changed", revision: reply.revision });
       if (change.status === "rejected" && !this.showRejected && this.selectedId === id) this.select(null, true);
@@ -1041,7 +1049,7 @@ export class CanvasApp {
     if (id < 0) return false;
     this.busy++;
     try {
-      const reply = await this.api.deleteAnnotation(id);
+      const reply = await this.api.deleteAnnotation(id, this.versionOf(id));
       this.annotations.delete(reply.deleted);
       this.revision = Math.max(this.revision, reply.revision);
       if (this.selectedId === id) this.select(null, true);

@@ -27,6 +27,7 @@ export interface AnnotationData {
   rle: Rle;
   bbox: [number, number, number, number]; // [x, y, w, h]
   author?: string;
+  version?: number; // counts up with every edit; sent back with an edit (a stale one is refused)
 }
 
 export interface ImageInfo {
