@@ -458,7 +458,9 @@ export class CanvasApp {
   fitView(): void {
     if (!this.image) return;
     this.view = fitView(this.imageSize, this.viewport);
-    this.fitted = true;
+    // a fit while the stage has no real size yet (mounting, a hidden column) is redone on the
+    // first real resize: else its tiny scale (e.g. 0.0004) would stay, and a brush be huge
+    this.fitted = !degenerate(this.viewport);
   }
 
   zoom(factor: number, sx?: number, sy?: number): void {
@@ -565,7 +567,7 @@ export class CanvasApp {
     const size = { width: Math.max(r.width, 1), height: Math.max(r.height, 1) };
     const old = this.renderer.size;
     this.renderer.resize(size, window.devicePixelRatio || 1);
-    if (!this.fitted) this.fitView();
+    if (!this.fitted || degenerate(old)) this.fitView();
     else {
       // keep the image centre where it was
       const v = this.view;
@@ -1238,4 +1240,9 @@ export class CanvasApp {
     for (const c of this.cleanups.splice(0)) c();
     this.ui.root.remove();
   }
+}
+
+/** A stage too small to fit an image into (not laid out yet, or hidden). */
+function degenerate(size: { width: number; height: number }): boolean {
+  return size.width < 32 || size.height < 32;
 }
