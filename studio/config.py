@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     )
     embedding_cache_mb: int = Field(2048, description="disk budget of the embedding cache (oldest evicted first)")
     embedding_memory_items: int = Field(16, description="embeddings kept in memory (LRU) per process")
+    cross_origin_isolation: bool = Field(True, description="COOP/COEP headers on the app's pages, so the labelling "
+                                         "canvas decodes SAM with several browser threads (studio_ui.web.isolation)")
     worker_timeout_s: float = Field(15.0, description="a worker not heard from for this long is taken for dead: "
                                     "other workers put its running jobs back on the queue")
 

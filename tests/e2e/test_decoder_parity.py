@@ -76,6 +76,8 @@ def test_browser_decoder_masks_equal_sam_predict(chromium, sam_studio: LiveStudi
     page, embedding_urls = open_label(chromium, sam_studio)
     try:
         page.wait_for_function(f"() => {HOOK}.decoder().status === 'ready'", timeout=120_000)
+        # the app's pages are cross-origin isolated (studio_ui.web.isolation): the decoder gets threads
+        assert page.evaluate("() => crossOriginIsolated") and page.evaluate(f"() => {HOOK}.decoder().threads") >= 2
         first = page.evaluate(f"() => {HOOK}.decode({{points: [[320, 240]], labels: [1]}})")  # waits for the embedding
         assert embedding_urls, "the canvas never asked for the embedding"
         reply = page.request.get(embedding_urls[0], timeout=120_000)
