@@ -28,7 +28,8 @@ def studio(root: Path, *args: str, check: bool = False) -> subprocess.CompletedP
     ["export"], ["export", "coco"], ["export", "yolo"], ["export", "masks"],
     ["jobs"], ["jobs", "list"], ["jobs", "show"], ["jobs", "cancel"], ["jobs", "retry"],
     ["train"], ["tune"], ["models"], ["models", "list"], ["models", "show"], ["models", "import"],
-    ["models", "remove"], ["models", "cleanup"],
+    ["models", "remove"], ["models", "cleanup"], ["models", "promote"], ["models", "production"], ["models", "gate"],
+    ["models", "bundle"], ["evaluations"], ["evaluations", "list"], ["evaluations", "report"], ["rank"], ["todo"],
 ])
 def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
     result = studio(tmp_path, *command, "--help")
