@@ -131,7 +131,9 @@ def render_thumbnail(path: Path, size: int = THUMB_SIZE, max_pixels: int | None 
                 upright = ImageOps.exif_transpose(image)  # a no-op for stored images (upright at import)
                 small = _to_rgb(upright)
                 small.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError, Image.DecompressionBombError) as exc:
+        # ImportError: ultralytics, once imported, patches Image.open to retry unknown files with
+        # pi-heif (not installed): the same "not an image" answer (as studio.images says)
         raise InvalidInput(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from None
     buffer = io.BytesIO()
     small.save(buffer, format="JPEG", quality=JPEG_QUALITY)

@@ -73,13 +73,13 @@ def _family(pid: int) -> list[int]:
 
 def test_200_jobs_on_three_workers_survive_a_lost_machine_and_a_web_restart(scaled_studio: dict[str, str],
                                                                          tmp_path: Path) -> None:
-    from sqlmodel import func, select
+    from sqlmodel import col, func, select
 
     from backend.worker import spawn_worker
     from studio.db import session_scope
     from studio.jobs import enqueue, list_jobs
     from studio.jobs.kinds import EvaluateSpec, ExportSpec, ImportSpec, SleepSpec, TrainSpec
-    from studio.tables import Evaluation, ModelVersion
+    from studio.tables import Evaluation, ModelVersion, Worker
     from studio.training.config import TrainConfig
     from tests.test_inference import make_dataset, unet_version
 
@@ -110,11 +110,17 @@ def test_200_jobs_on_three_workers_survive_a_lost_machine_and_a_web_restart(scal
     try:
         ids = [enqueue(specs[i]) for i in order[:120]]
         deadline = time.monotonic() + 300
-        while not any(j.kind == "train" and j.status == "running" and j.worker_pid for j in list_jobs(limit=300)) \
-                or sum(JobStatus(j.status).finished for j in list_jobs(limit=300)) < 40:
+        victim = None  # the worker of a running training job: its machine is lost, with everything it started
+        while victim is None:
             assert time.monotonic() < deadline, "the workers did not get going"
             time.sleep(0.5)
-        victim = workers[0]  # its machine is lost: the worker and everything it started, at once
+            jobs = list_jobs(limit=300)
+            if sum(JobStatus(j.status).finished for j in jobs) < 40:
+                continue
+            busy = {j.worker_id for j in jobs if j.kind == "train" and j.status == "running" and j.worker_pid}
+            with session_scope() as session:
+                pids = set(session.exec(select(Worker.pid).where(col(Worker.id).in_(busy))).all()) if busy else set()
+            victim = next((w for w in workers if w.pid in pids), None)
         for pid in _family(victim.pid):
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -76,7 +76,7 @@ def test_a_child_killed_without_recording_fails_with_its_log(start_worker: Worke
     job = wait(job_id, timeout=10)
     assert job.status == JobStatus.failed
     assert job.error.startswith(f"the job's process exited with code -{signal.SIGKILL.value} without recording")
-    assert f"job {job_id} on {HOST}" in job.error  # the log's last lines (the worker's header)
+    assert f"job {job_id} attempt 1 on {HOST}" in job.error  # the log's last lines (the worker's header)
 
 
 def test_a_worker_killed_mid_job_requeues_it_and_the_next_worker_finishes_it(start_worker: WorkerFactory) -> None:
