@@ -40,7 +40,6 @@ import numpy as np
 
 from studio.errors import Conflict, InvalidInput, StudioError
 from studio.inference import Network, as_version, load_network, version_preprocessing
-from studio.nets.classical import is_classical
 from studio.tables import ModelVersion, Task
 
 DEFAULT_RTOL = 1e-3
@@ -214,7 +213,7 @@ def export_onnx(ref: str | int | ModelVersion, out: Path | str | None = None, *,
 
     started = time.perf_counter()
     version = as_version(ref)
-    if is_classical(version.architecture):
+    if _classical(version):
         return _classical_onnx(version, out, check=check, rtol=rtol, force=force, started=started)
     network = load_network(version)
     path, inside = _target(version, "onnx", out, force)
@@ -262,7 +261,7 @@ def export_torchscript(ref: str | int | ModelVersion, out: Path | str | None = N
 
     started = time.perf_counter()
     version = as_version(ref)
-    if is_classical(version.architecture):
+    if _classical(version):
         raise InvalidInput(f"{version.name} is a classical model ({version.architecture}: HOG + LBP + colour-histogram "
                            "features with an SVM or a random forest), not a PyTorch network: there is nothing for "
                            "TorchScript to trace. Export it to ONNX instead (studio export onnx "
@@ -339,3 +338,11 @@ def _finish(version: ModelVersion, fmt: str, path: Path, inside: bool, diff: flo
     return ExportReport(path=path, format=fmt, max_abs_diff=diff, tolerance=tol,
                         seconds=time.perf_counter() - started, sizes_checked=sizes, registered=inside,
                         model=version.name)
+
+
+def _classical(version: ModelVersion) -> bool:
+    """A classical (features + SVM / forest) version? Imported here: studio.nets pulls torch in,
+    and this module must import cheaply (the job specs of the UI process import it)."""
+    from studio.nets.classical import is_classical
+
+    return is_classical(version.architecture)

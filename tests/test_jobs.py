@@ -8,6 +8,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -328,3 +329,12 @@ def test_progress_writes_are_throttled_but_never_stale(
     ctx.log("a line")
     ctx.log("another\n")
     assert jobs.get_job("j1").log == "a line\nanother\n"
+
+
+def test_job_specs_import_without_torch() -> None:
+    """Pages and every job's child process import the specs: torch (2 s) only inside run()."""
+    done = subprocess.run([sys.executable, "-c", "import sys, backend.child, studio.jobs.kinds; "
+                           "print(sorted(m for m in ('torch', 'ultralytics', 'segmentation_models_pytorch') "
+                           "if m in sys.modules))"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
