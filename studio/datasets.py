@@ -365,7 +365,8 @@ def _write_snapshot(session: Session, ds: Dataset, dataset: str, note: str, fing
         version_ids[image.id] = vi.id  # type: ignore[index,assignment]
     class_index = {c.id: c.index for c in session.exec(select(LabelClass).where(LabelClass.dataset_id == ds.id))}
     accepted = session.exec(select(Annotation).join(Image).where(
-        Image.dataset_id == ds.id, Annotation.status == AnnotationStatus.accepted.value)).all()
+        Image.dataset_id == ds.id, Annotation.status == AnnotationStatus.accepted.value
+    ).order_by(Annotation.id)).all()  # row order = live order on every backend (PostgreSQL joins in any order)
     rows = [{"version_image_id": version_ids[a.image_id], "class_index": class_index[a.class_id],
              "rle": a.rle, "bbox": a.bbox, "area": a.area, "iscrowd": a.iscrowd} for a in accepted]
     if rows:

@@ -129,10 +129,10 @@ class PostgresServer:
         self._template_ready = True
 
     def database(self, root: Path, *, migrated: bool) -> str:
-        """The URL of the database of the studio rooted at ``root`` (created on first use:
-        from the migrated template, or empty)."""
-        name = ("t_" + hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:20]
-                + ("_m" if migrated else ""))
+        """The URL of the database of the studio rooted at ``root``: one per root, created on
+        first use (from the migrated template when ``migrated``, else empty); later calls for the
+        same root (a CLI child of a fixture's studio) get the same database."""
+        name = "t_" + hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:20]
         if name not in self._created:
             if migrated:
                 self._template()

@@ -129,7 +129,8 @@ def test_search_records_trials_and_registers_the_best(studio_env: dict[str, str]
     assert [t.state for t in outcome.trials] == ["COMPLETE", "COMPLETE"]
     assert outcome.best.value == max(t.value for t in outcome.trials)
     assert outcome.version is not None and outcome.version.metrics["tune_best_trial"] == outcome.best.number
-    assert Path(optuna_storage_url().removeprefix("sqlite:///")).parent == tmp_path  # beside annotations.db
+    beside = tmp_path if studio_env["STUDIO_DB_URL"].startswith("sqlite") else tmp_path / "data"
+    assert Path(optuna_storage_url().removeprefix("sqlite:///")).parent == beside  # by annotations.db, else data dir
     study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
     assert len(study.trials) == 2 and {"lr", "optimizer"} <= set(study.best_params)
     lines = (tmp_path / "data" / "runs" / "search" / "trials.csv").read_text().splitlines()
