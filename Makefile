@@ -8,6 +8,10 @@ STUDIO := $(VENV)/bin/studio
 ORT    ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)-$(ORT)
 PORT   ?= 8501
+# test processes (pytest-xdist; each test file stays in one process, so a module's fixtures are
+# built once); tests/conftest.py splits the cores between them for torch
+TEST_WORKERS ?= 2
+PYTEST_XDIST := -n $(TEST_WORKERS) --dist loadfile
 # the labelling canvas (frontend/canvas, TypeScript): npm ci when the lockfile changes, a
 # build into studio_ui/canvas/dist/ when its sources change
 CANVAS     := frontend/canvas
@@ -46,9 +50,9 @@ run: install
 test: install
 	$(VENV)/bin/ruff check studio backend app_pages studio_ui tests benchmarks app.py server.py
 	cd $(CANVAS) && npm test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 	# every test that touches a studio database, again on a real PostgreSQL server (tests/postgres.py)
-	STUDIO_TEST_DB=postgres $(PY) -m pytest -m "db and not e2e" $(PYTEST_ARGS)
+	STUDIO_TEST_DB=postgres $(PY) -m pytest -m "db and not e2e" $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 bench: install  # every figure of README's Figures section (GPU rows when a GPU is present)
 	$(PY) benchmarks/import_export.py

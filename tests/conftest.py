@@ -10,8 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from studio.config import folder_env
-from tests import postgres
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist (``make test`` runs ``-n``), give each test process its share of the
+    cores for torch / OpenMP (and the processes it starts, through the environment): two
+    processes with a thread per core each oversubscribe the machine, and torch's spinning
+    threads then make CPU-bound tests 2-5x slower than alone."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, threads)
+
+
+_share_the_cores()  # before anything imports torch
+
+from studio.config import folder_env  # noqa: E402
+from tests import postgres  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"

@@ -43,7 +43,8 @@ def test_live_page_shows_two_overlays_and_fps(studio_with_models: LiveStudio, ca
         page.wait_for_function(
             "() => { const f = [...document.querySelectorAll('iframe')].find(i => (i.title || '').includes('webrtc'));"
             " const v = f && f.contentDocument && f.contentDocument.querySelector('video');"
-            " return v && v.videoWidth > 0 && v.currentTime > 0.5; }", timeout=90_000)
+            " return v && v.videoHeight > 0 && v.currentTime > 0.5 && v.videoWidth / v.videoHeight > 2; }",
+            timeout=90_000)  # until the page's pipeline is attached, the stream echoes the camera (one 4:3 frame)
         width, height = video.evaluate("v => [v.videoWidth, v.videoHeight]")
         assert width / height == pytest.approx(2 * 4 / 3, rel=0.05)  # two 4:3 frames side by side
         fps = page.get_by_test_id("stMetric").filter(has_text="Pipeline FPS")
