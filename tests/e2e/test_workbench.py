@@ -119,23 +119,7 @@ def click(page, x: float, y: float, shift: bool = False) -> None:  # noqa: ANN00
     page.wait_for_function(f"(n) => {HOOK}.timings('click').length > n", arg=before)
 
 
-def steady(page) -> None:  # noqa: ANN001
-    """Wait until the canvas is idle and the image stays put on the page: a rerun of the page
-    around the canvas (after a selection, a tool change) can still move it, and a drag aimed
-    with the old position lands beside its target (seen under load: an eraser band ~20 px high)."""
-    settle(page)
-    before = client(page, 0, 0)
-    for _ in range(50):
-        page.wait_for_timeout(150)
-        now = client(page, 0, 0)
-        if now == before:
-            return
-        before = now
-    raise AssertionError("the canvas kept moving on the page for 7.5 s")
-
-
 def drag(page, x0: float, y0: float, x1: float, y1: float) -> None:  # noqa: ANN001
-    steady(page)
     page.mouse.move(*client(page, x0, y0))
     page.mouse.down()
     page.mouse.move(*client(page, x1, y1), steps=8)
