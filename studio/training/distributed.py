@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -157,14 +157,15 @@ def launch(config: Any, run_id: str, *, job_id: str | None, attempt: int | None,
     return json.loads(outcome.read_text())
 
 
-def _main(argv: list[str] | None = None) -> int:
-    """One rank (what torchrun starts): join the group, train, rank 0 reports and registers."""
+def _main(argv: list[str] | None = None) -> NoReturn:
+    """One rank (what torchrun starts): join the group, train, rank 0 reports and registers;
+    the process ends here (:func:`_exit`)."""
     import torch
     import torch.distributed as dist
 
     from studio.training.config import TrainConfig
     from studio.training.loop import TrainHooks
-    from studio.training.run import run_dir_for, run_training
+    from studio.training.run import run_training
 
     parser = argparse.ArgumentParser(prog="python -m studio.training.distributed")
     parser.add_argument("--run-id", required=True)
@@ -197,19 +198,41 @@ def _main(argv: list[str] | None = None) -> int:
     try:
         outcome = run_training(config, args.run_id, hooks, job_id=args.job_id, register=rank.main)
         if rank.main:
-            version, result = outcome.version, outcome.result
-            payload = {"model": version.name if version else None, "model_id": version.id if version else None,
-                       "best_metric": result.best_metric, "best_epoch": result.best_epoch,
-                       "epochs": result.epochs_run, "resumed_from": result.resumed_from,
-                       "stopped_early": result.stopped_early, "world": rank.world}
-            target = run_dir_for(args.run_id) / OUTCOME_FILE
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(json.dumps(payload))
-            tmp.replace(target)
-    finally:
+            _write_outcome(args.run_id, outcome, rank)
+        dist.barrier()  # no rank leaves while another still talks to it (rank 0 registers the version)
         dist.destroy_process_group()
-    return 0
+    except BaseException:
+        # a failing rank leaves at once: torchrun stops the others
+        _exit(1, traceback=True)
+    _exit(0)
 
+
+def _write_outcome(run_id: str, outcome: Any, rank: Rank) -> None:
+    """Rank 0's ``ddp_outcome.json`` (temp file + rename) for the launching job."""
+    from studio.training.run import run_dir_for
+
+    version, result = outcome.version, outcome.result
+    payload = {"model": version.name if version else None, "model_id": version.id if version else None,
+               "best_metric": result.best_metric, "best_epoch": result.best_epoch,
+               "epochs": result.epochs_run, "resumed_from": result.resumed_from,
+               "stopped_early": result.stopped_early, "world": rank.world}
+    target = run_dir_for(run_id) / OUTCOME_FILE
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(payload))
+    tmp.replace(target)
+
+
+def _exit(code: int, *, traceback: bool = False) -> NoReturn:
+    """End the rank now, skipping the interpreter's teardown: with gloo, a C++ thread still
+    joinable at static destruction aborted a finished rank now and then ("terminate called
+    without an active exception", SIGABRT), which torchrun reports as a failed run."""
+    if traceback:
+        import traceback as tb
+
+        tb.print_exc()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 if __name__ == "__main__":
-    sys.exit(_main())
+    _main()
