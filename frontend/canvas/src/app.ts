@@ -92,6 +92,7 @@ export class CanvasApp {
   private pointerInside = false;
   private pointer: { sx: number; sy: number } | null = null;
   private fitted = false;
+  private heightStale = false; // fitHeight was asked for during a gesture
   private fixedHeight: number | null = null; // data.settings.height, CSS px
 
   // hover preview (browser SAM only)
@@ -497,6 +498,7 @@ export class CanvasApp {
     el.addEventListener("pointerup", (e) => this.onUp(e, ...local(e)));
     el.addEventListener("pointercancel", () => {
       this.gesture = { kind: "none" };
+      if (this.heightStale) this.fitHeight();
       this.invalidate("overlay");
     });
     el.addEventListener("pointerenter", () => {
@@ -553,6 +555,13 @@ export class CanvasApp {
   /** The stage's height: data.settings.height, else what fits the window below the stage's
    * top (in page coordinates, so scrolling does not change it), at least 360 CSS px. */
   fitHeight(): void {
+    if (this.gesture.kind !== "none") {
+      // never resize under a drag: the image would move under the pointer (an eraser stroke
+      // landed ~100 image px off when a rerun arrived mid-drag); done when the gesture ends
+      this.heightStale = true;
+      return;
+    }
+    this.heightStale = false;
     let height = this.fixedHeight;
     if (!height) {
       const top = this.ui.stage.getBoundingClientRect().top + window.scrollY;
@@ -568,7 +577,10 @@ export class CanvasApp {
     const old = this.renderer.size;
     this.renderer.resize(size, window.devicePixelRatio || 1);
     if (!this.fitted || degenerate(old)) this.fitView();
-    else {
+    else if (this.pointerInside) {
+      // the annotator is pointing at the image: it stays put on the page (the stage's top-left
+      // does not move when the page around it changes the stage's height)
+    } else {
       // keep the image centre where it was
       const v = this.view;
       this.view = { scale: v.scale, tx: v.tx + (size.width - old.width) / 2, ty: v.ty + (size.height - old.height) / 2 };
@@ -642,6 +654,7 @@ export class CanvasApp {
   private onUp(e: PointerEvent, sx: number, sy: number): void {
     const g = this.gesture;
     this.gesture = { kind: "none" };
+    if (this.heightStale) this.fitHeight();
     if (this.ui.overlay.hasPointerCapture(e.pointerId)) this.ui.overlay.releasePointerCapture(e.pointerId);
     this.ui.stage.dataset.mode = this.space ? "pan" : this.cursorMode();
     if (g.kind === "pan") return;
