@@ -11,6 +11,7 @@ import streamlit as st
 from studio import frame_clips
 from studio.errors import StudioError
 from studio.keypoints.layout import PRESETS
+from studio.live.frame_recorder import FrameRecorder
 from studio.live.landmarks import missing_landmarker_files, missing_message
 from studio.live.sign import SignSession, landmarker_layout, model_info
 from studio.live.teach import (ClipRecorder, clip_counts, queue_training, recording_layout, save_clip,
@@ -70,7 +71,7 @@ if info is None and not teach:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model and the landmarkers ...")
 def session_for(ref: str | None, record_layout: str | None, raw: bool = False):  # noqa: ANN201
-    recorder = frame_clips.FrameRecorder() if raw else ClipRecorder(layout=record_layout) if record_layout else None
+    recorder = FrameRecorder() if raw else ClipRecorder(layout=record_layout) if record_layout else None
     session = SignSession.for_version(ref, recorder=recorder)
     return session, session.pipeline()
 

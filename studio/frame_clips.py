@@ -1,5 +1,5 @@
 """Clip datasets of raw frames (what the frame-CNN + GRU sign model, ``frame_cnn_gru``, trains on):
-clips recorded from the webcam (Teach a sign, :class:`FrameRecorder`) or imported from video files
+clips recorded from the webcam (Teach a sign, :class:`studio.live.frame_recorder.FrameRecorder`) or imported from video files
 and frame folders, stored as small uint8 frames, frozen in immutable versions.
 
 Folder ``<settings.data_dir>/frame_clips/<name>/`` (the same shape as a keypoint dataset)::
@@ -17,8 +17,8 @@ temporary name and renamed; a bad clip refuses the whole batch before anything i
 Import (:func:`import_frames`, ``studio frames import NAME ROOT``): ``ROOT/<gloss>/<clip>.mp4|.avi|
 .mov|.mkv|.webm|.m4v`` (decoded with OpenCV), ``ROOT/<gloss>/<clip>/`` folders of frame images
 (.jpg/.jpeg/.png/.bmp, in natural order of their names: 2.png before 10.png), or
-``ROOT/<gloss>/<clip>.npy|.npz`` arrays (T, H, W, 3) uint8. Unreadable videos, empty clips and
-arrays of another shape are refused with the file named.
+``ROOT/<gloss>/<clip>.npy|.npz`` arrays (T, H, W, 3) uint8, read by :mod:`studio.frame_files`.
+Unreadable videos, empty clips and arrays of another shape are refused with the file named.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 
 from studio.config import get_settings
 from studio.errors import Conflict, InvalidInput, NotFound
+from studio.frame_files import ARRAY_SUFFIXES, VIDEO_SUFFIXES, check_frames, natural_key, read_clip, shrink
 from studio.keypoints.dataset import check_dataset_name, check_label, default_split, read_json, utc_now, write_json
 from studio.naming import data_version, data_versions
 
@@ -43,9 +43,6 @@ FORMAT = "studio.frame_clips/1"
 CLIP_ARCHITECTURES = ("frame_cnn_gru",)  # sequence nets that read raw frames: they train on these datasets
 DEFAULT_MAX_SIDE = 128
 SPLITS = ("train", "val", "test")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-ARRAY_SUFFIXES = (".npy", ".npz")
 _CONTENT_KEYS = ("glosses", "categories", "clips")
 
 
@@ -141,32 +138,6 @@ def load_manifest(name: str) -> dict[str, Any]:
 
 
 # ---- clips ---------------------------------------------------------------------------------------
-
-def check_frames(frames: Any, what: str = "clip") -> np.ndarray:
-    """``frames`` as (T, H, W, 3) uint8 (T >= 1, H, W >= 8); InvalidInput naming the expected and actual."""
-    array = np.asarray(frames)
-    if array.ndim != 4 or array.shape[-1] != 3:
-        raise InvalidInput(f"{what}: expected (T, H, W, 3) RGB frames, got shape {array.shape}")
-    if array.dtype != np.uint8:
-        raise InvalidInput(f"{what}: expected uint8 pixels, got dtype {array.dtype}")
-    if array.shape[0] < 1:
-        raise InvalidInput(f"{what}: expected at least one frame, got none")
-    if min(array.shape[1:3]) < 8:
-        raise InvalidInput(f"{what}: expected frames of at least 8x8 pixels, got {array.shape[2]}x{array.shape[1]}")
-    return np.ascontiguousarray(array)
-
-
-def shrink(frames: np.ndarray, max_side: int) -> np.ndarray:
-    """(T, H, W, 3) with the longest side brought down to ``max_side`` (aspect kept; never enlarged)."""
-    import cv2
-
-    h, w = frames.shape[1:3]
-    if max(h, w) <= max_side:
-        return frames
-    scale = max_side / max(h, w)
-    size = (max(8, round(w * scale)), max(8, round(h * scale)))
-    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
-
 
 def clip_id(frames: np.ndarray) -> str:
     digest = hashlib.sha256("x".join(map(str, frames.shape)).encode() + b":")
@@ -288,78 +259,6 @@ def version_info(name: str, version: int) -> FrameVersion:
                         list(data["categories"]), clips)
 
 
-# ---- reading videos, frame folders and arrays -------------------------------------------------------
-
-def read_video(path: Path, max_frames: int = 300) -> np.ndarray:
-    """(T, H, W, 3) uint8 RGB frames of a video file (at most ``max_frames``, taken evenly when longer)."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise InvalidInput(f"{path}: OpenCV cannot open this video; expected {', '.join(VIDEO_SUFFIXES)} "
-                               "with a codec OpenCV reads (H.264, MJPEG ...)")
-        frames = []
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    finally:
-        capture.release()
-    if not frames:
-        raise InvalidInput(f"{path}: no frames could be decoded")
-    if len(frames) > max_frames:
-        frames = [frames[int(k)] for k in np.linspace(0, len(frames) - 1, max_frames).round()]
-    return np.stack(frames)
-
-
-def _natural(name: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def read_frame_folder(folder: Path) -> np.ndarray:
-    """(T, H, W, 3) uint8 from a folder of frame images in natural name order; all of one size."""
-    from studio.images import load_rgb
-
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
-                   key=lambda p: _natural(p.name))
-    if not files:
-        raise InvalidInput(f"{folder}: no frame images; expected {', '.join(IMAGE_SUFFIXES)} files")
-    frames = [load_rgb(p) for p in files]
-    sizes = {f.shape for f in frames}
-    if len(sizes) != 1:
-        raise InvalidInput(f"{folder}: frames of different sizes {sorted(sizes)[:3]}; expected one size per clip")
-    return np.stack(frames)
-
-
-def read_clip_array(path: Path) -> np.ndarray:
-    try:
-        if path.suffix.lower() == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                keys = list(data.keys())
-                array = data["frames" if "frames" in keys else keys[0]]
-        else:
-            array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, IndexError) as exc:
-        raise InvalidInput(f"{path}: not a readable (T, H, W, 3) array ({str(exc).splitlines()[0][:160]})") from None
-    return check_frames(array, str(path))
-
-
-def read_clip(path: Path) -> np.ndarray:
-    """A clip from a video file, a frame folder or an array file."""
-    path = Path(path)
-    if path.is_dir():
-        return read_frame_folder(path)
-    suffix = path.suffix.lower()
-    if suffix in VIDEO_SUFFIXES:
-        return read_video(path)
-    if suffix in ARRAY_SUFFIXES:
-        return read_clip_array(path)
-    raise InvalidInput(f"{path}: expected a video ({', '.join(VIDEO_SUFFIXES)}), a folder of frame images or a "
-                       ".npy/.npz array")
-
-
 def import_frames(name: str, root: Path, *, max_side: int = DEFAULT_MAX_SIDE) -> FrameAddReport:
     """Import ``root/<gloss>/<clip>`` (see the module docstring) into clip dataset ``name`` (created
     when missing; removed again if the import fails, so nothing half-made stays)."""
@@ -368,7 +267,7 @@ def import_frames(name: str, root: Path, *, max_side: int = DEFAULT_MAX_SIDE) ->
         raise NotFound(f"{root} is not a folder; expected {root}/<gloss>/<clip video, frame folder or array>")
     items = []
     for gloss in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for entry in sorted(gloss.iterdir(), key=lambda p: _natural(p.name)):
+        for entry in sorted(gloss.iterdir(), key=lambda p: natural_key(p.name)):
             if entry.name.startswith(".") or not (entry.is_dir() or entry.suffix.lower() in
                                                   VIDEO_SUFFIXES + ARRAY_SUFFIXES):
                 continue
@@ -383,81 +282,6 @@ def import_frames(name: str, root: Path, *, max_side: int = DEFAULT_MAX_SIDE) ->
         if created:
             shutil.rmtree(dataset_dir(name), ignore_errors=True)
         raise
-
-
-# ---- recording from the camera -------------------------------------------------------------------
-
-class FrameRecorder:
-    """Collects raw camera frames between :meth:`start` and :meth:`stop` (thread-safe: the camera
-    thread feeds, the page starts and stops), each shrunk to ``max_side`` as it arrives.
-
-    ``wants_frames`` tells the live sign session to feed it frames (a keypoint ClipRecorder gets
-    vectors instead)."""
-
-    wants_frames = True
-
-    def __init__(self, min_frames: int = 8, max_frames: int = 90, max_side: int = DEFAULT_MAX_SIDE) -> None:
-        if isinstance(min_frames, bool) or not isinstance(min_frames, int) or min_frames < 1 or max_frames < min_frames:
-            raise InvalidInput(f"min_frames / max_frames: expected 1 <= min_frames <= max_frames, got "
-                               f"{min_frames!r} / {max_frames!r}")
-        self.min_frames, self.max_frames, self.max_side = min_frames, max_frames, max_side
-        self._lock = threading.Lock()
-        self._frames: list[np.ndarray] = []
-        self._gloss: str | None = None
-        self._recording = False
-        self.layout = None  # no keypoint layout: raw frames
-
-    @property
-    def recording(self) -> bool:
-        return self._recording
-
-    def status(self) -> Any:
-        """A ``studio.live.teach.RecorderStatus`` (the keypoint recorder's, so pages treat both alike)."""
-        from studio.live.teach import RecorderStatus
-
-        with self._lock:
-            return RecorderStatus(self._recording, self._gloss, len(self._frames), self.max_frames,
-                                  not self._recording and bool(self._frames))
-
-    def status_line(self) -> str:
-        with self._lock:
-            return f"REC {self._gloss}: {len(self._frames)}/{self.max_frames} frames" if self._recording else ""
-
-    def start(self, gloss: str) -> None:
-        if not isinstance(gloss, str) or not gloss.strip():
-            raise InvalidInput(f"gloss: expected a non-empty name, got {gloss!r}")
-        with self._lock:
-            self._frames, self._gloss, self._recording = [], gloss.strip(), True
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._frames, self._gloss, self._recording = [], None, False
-
-    def feed(self, frame: np.ndarray) -> bool:
-        """Add one (H, W, 3) uint8 RGB camera frame while recording; whether it was kept."""
-        with self._lock:
-            if not self._recording:
-                return False
-            small = shrink(check_frames(np.asarray(frame)[None], "camera frame"), self.max_side)[0]
-            if self._frames and small.shape != self._frames[0].shape:
-                raise InvalidInput(f"camera frame: expected {self._frames[0].shape} like the clip's first frame, "
-                                   f"got {small.shape}")
-            self._frames.append(small)
-            if len(self._frames) >= self.max_frames:
-                self._recording = False
-            return True
-
-    def stop(self) -> np.ndarray:
-        """The (T, H, W, 3) clip; InvalidInput when it is shorter than ``min_frames``."""
-        with self._lock:
-            frames, gloss = self._frames, self._gloss
-            self._frames, self._recording = [], False
-        if len(frames) < self.min_frames:
-            raise InvalidInput(f"clip of {gloss!r} too short: {len(frames)} frames; expected at least "
-                               f"{self.min_frames} (hold the sign longer)")
-        return np.stack(frames)
-
-    take = stop  # after an automatic stop at max_frames
 
 
 # ---- Teach a sign with raw frames ------------------------------------------------------------------
@@ -498,6 +322,6 @@ def queue_training(name: str, *, epochs: int = 40, min_clips: int = 2, **fields:
     return enqueue(TrainSpec(config=training_config(name, version, epochs=epochs, **fields)))
 
 
-__all__ = ["CLIP_ARCHITECTURES", "FrameClip", "FrameRecorder", "FrameVersion", "add_frame_clip", "add_frame_clips",
+__all__ = ["CLIP_ARCHITECTURES", "FrameClip", "FrameVersion", "add_frame_clip", "add_frame_clips",
            "clip_counts", "create_frame_dataset", "import_frames", "is_frame_dataset", "list_frame_datasets",
-           "queue_training", "read_clip", "read_video", "snapshot", "training_config", "version_info"]
+           "queue_training", "snapshot", "training_config", "version_info"]

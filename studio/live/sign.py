@@ -476,7 +476,7 @@ class SignSession:
         elif self.recognizer is not None and found is not None:
             state = self.recognizer.feed(to_vector(found, self.recognizer.layout))
         recording = None
-        if getattr(self.recorder, "wants_frames", False):  # raw-frame clips (studio.frame_clips.FrameRecorder)
+        if getattr(self.recorder, "wants_frames", False):  # raw-frame clips (studio.live.frame_recorder)
             if self.recorder.recording:
                 self.recorder.feed(frame)
                 recording = self.recorder.status_line() or None

@@ -1,7 +1,7 @@
 """Teach a sign with raw frames (the frame-CNN + GRU model): the Sign language page records camera
 frames into a clip dataset (no landmarker needed) and queues a frame_cnn_gru training job on it.
 AppTest with the webcam component replaced by a stub whose frame callback the test calls: frames go
-through the real live pipeline and SignSession into the real FrameRecorder."""
+through the real live pipeline and SignSession into the real FrameRecorder (studio.live.frame_recorder)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from studio.errors import InvalidInput
 
 
 def test_frame_recorder_status_cancel_and_refusals() -> None:
-    from studio.frame_clips import FrameRecorder
+    from studio.live.frame_recorder import FrameRecorder
 
     recorder = FrameRecorder(min_frames=3, max_frames=4)
     assert not recorder.feed(np.zeros((20, 20, 3), np.uint8))  # not recording: ignored

@@ -39,8 +39,8 @@ def data(studio_env: dict[str, str]) -> Path:
 def test_recorded_and_imported_clips_are_stored_small_and_snapshots_reuse(data: Path, tmp_path: Path) -> None:
     import cv2
 
-    from studio.frame_clips import (FrameRecorder, add_frame_clip, import_frames, list_versions, snapshot,
-                                    version_info)
+    from studio.frame_clips import add_frame_clip, import_frames, list_versions, snapshot, version_info
+    from studio.live.frame_recorder import FrameRecorder
 
     rng = np.random.default_rng(0)
     recorder = FrameRecorder(min_frames=4, max_frames=6, max_side=32)
