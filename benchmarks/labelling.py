@@ -304,6 +304,10 @@ def measure_browser(n: int = 20) -> list[Row] | None:
                 rows.append(("SAM decode alone in the browser (3 candidates)", _figure(decodes),
                              "window.__studioCanvas.decode: onnxruntime-web run + full-image upscaling + RLE "
                              "of each candidate"))
+                rows.append(("SAM decoder run alone in the browser (session.run)",
+                             _figure([{"ms": d["run_ms"]} for d in decodes]),
+                             f"onnxruntime-web WASM in the canvas's worker, {decoder['threads']} thread(s): the part "
+                             "no drawing change can remove"))
 
                 blocked = browser.new_page(viewport={"width": 1600, "height": 1100})
                 blocked.route("**/decoder.onnx", lambda route: route.fulfill(status=200, body=b"not an onnx file"))

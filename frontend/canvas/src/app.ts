@@ -905,6 +905,7 @@ export class CanvasApp {
     if (!decoder || !url) return;
     this.hoverBusy = true;
     try {
+      await this.nextFrame(); // moves within one frame make one decode (the last position)
       while (this.hoverWanted && this.previewAllowed()) {
         const want = this.hoverWanted;
         this.hoverWanted = null;
@@ -922,6 +923,8 @@ export class CanvasApp {
           if (this.hoverFlight === flight) this.hoverFlight = null;
         }
         if (session !== this.session || !this.previewAllowed()) break;
+        // the pointer moved on while this decoded: skip upscaling and drawing a stale preview
+        if (this.hoverWanted) continue;
         const best = prediction.candidates[0].mask();
         this.preview = { x: want.x, y: want.y, prediction, sprite: isEmpty(best) ? null : new MaskSprite(best, this.classColor(this.classId)) };
         this.mark("hover", want.t0, "browser");

@@ -23,6 +23,7 @@ export interface DecodeResult {
   masks: Rle[]; // in the decoder's order (multimask: outputs 1..3; else output 0)
   scores: number[];
   ms: number; // decoder run + postprocessing
+  run_ms: number; // the decoder's session.run alone (onnxruntime-web, in the worker)
 }
 
 export interface StudioCanvasHook {
@@ -139,7 +140,7 @@ export function installHook(app: CanvasApp): StudioCanvasHook {
       const logits = indices.map((k) => raw.lowres.slice(k * n, (k + 1) * n));
       const masks = logits.map((l) => encodeRle(upscaleLogits(l, emb.inputSize, emb.imageSize)));
       decodes.push(logits);
-      return { id: decodes.length - 1, masks, scores: indices.map((k) => raw.scores[k]), ms: performance.now() - t0 };
+      return { id: decodes.length - 1, masks, scores: indices.map((k) => raw.scores[k]), ms: performance.now() - t0, run_ms: raw.ms };
     },
   };
   hooks.set(app, hook);
