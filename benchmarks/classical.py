@@ -33,7 +33,7 @@ def main() -> None:
     try:
         from studio.datasets import ingest_doc, snapshot
         from studio.demo import DEMO_CLASSES, generate_demo
-        from studio.nets.classical import batch_features
+        from studio.nets.classical_features import batch_features
         from studio.training.config import TrainConfig
         from studio.training.run import run_training
 

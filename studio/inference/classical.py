@@ -98,12 +98,12 @@ class ClassicalPredictor(Predictor):
         """(B, 3, S, S) float32 pixels 0-255: each crop resized to the version's image_size squared."""
         import torch
 
-        from studio.nets.classical import _check_images, _resized
+        from studio.nets.classical_features import check_images, resized
 
         crops = [np.asarray(image) for image in images]
-        _check_images(crops)
+        check_images(crops)
         size = self._runner.image_size
-        return torch.from_numpy(_resized(crops, size).transpose(0, 3, 1, 2).astype(np.float32))
+        return torch.from_numpy(resized(crops, size).transpose(0, 3, 1, 2).astype(np.float32))
 
     def _classification(self, images: Sequence[np.ndarray], **options: Any) -> list[Output]:
         probs = self._runner(self._prepare_classification(images))[0].softmax(1).numpy().astype(np.float32)

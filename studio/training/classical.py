@@ -32,7 +32,8 @@ import numpy as np
 
 from studio.errors import InvalidInput
 from studio.naming import data_version
-from studio.nets.classical import ARCHITECTURES, FEATURES, ClassicalClassifier, feature_count
+from studio.nets.classical import ARCHITECTURES, ClassicalClassifier
+from studio.nets.classical_features import FEATURES, feature_count
 from studio.training.config import TrainConfig
 from studio.training.loop import Cancelled, EpochRecord, TrainHooks, TrainResult, _row, _write_log
 

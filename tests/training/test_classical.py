@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from studio.errors import InvalidInput
-from studio.nets.classical import ClassicalClassifier, batch_features, feature_count, image_features
+from studio.nets.classical import ClassicalClassifier
+from studio.nets.classical_features import batch_features, feature_count, image_features
 from studio.training.config import TrainConfig
 
 
