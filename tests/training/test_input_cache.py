@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from studio.training.cache import IMAGES, LABELS, MANIFEST, cache_dir, open_input_cache
-from studio.training.data import (EpochItems, EpochShuffle, Photometric, SegmentationDataset, apply_photometric,
-                                  finish_batch, load_version)
+from studio.training.augment import Photometric, apply_photometric
+from studio.training.data import EpochItems, EpochShuffle, SegmentationDataset, finish_batch, load_version
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 AUGMENT = {"hflip": 0.5, "vflip": 0.3, "rotate": 15.0, "color_jitter": 0.3}
