@@ -33,7 +33,7 @@ async function buildBundle() {
     format: "esm",
     splitting: true,
     chunkNames: "chunks/[name]-[hash]",
-    minify: true,
+    minify: !process.env.STUDIO_NO_MINIFY,
     sourcemap: "linked",
     target: ["chrome110", "firefox115", "safari16.4"],
     loader: { ".css": "text" },

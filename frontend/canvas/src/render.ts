@@ -48,10 +48,13 @@ export class Renderer {
   view: View = { scale: 1, tx: 0, ty: 0 };
   size: Size = { width: 1, height: 1 };
   dpr = 1;
+  /** Called when an outline traced after its fill (MaskSprite.outlineSoon) is ready to draw. */
+  readonly outlineTraced: () => void;
 
-  constructor(scene: HTMLCanvasElement, overlay: HTMLCanvasElement) {
+  constructor(scene: HTMLCanvasElement, overlay: HTMLCanvasElement, outlineTraced: () => void = () => {}) {
     this.scene = scene;
     this.overlay = overlay;
+    this.outlineTraced = outlineTraced;
   }
 
   /** Match the backing stores to the CSS size (true when it changed). */
@@ -144,14 +147,16 @@ export class Renderer {
     ctx.imageSmoothingEnabled = this.view.scale < 1;
     if (o.preview?.canvas) {
       o.preview.drawFill(ctx, Math.max(o.opacity * 0.6, 0.2), this.view.scale);
-      const outline = o.preview.outline(this.view.scale);
-      this.stroke(ctx, outline, "rgba(0,0,0,0.5)", 3);
-      this.stroke(ctx, outline, "#ffffff", 1.5, [5, 4]);
+      const outline = o.preview.outlineSoon(this.view.scale, this.outlineTraced);
+      if (outline) {
+        this.stroke(ctx, outline, "rgba(0,0,0,0.5)", 3);
+        this.stroke(ctx, outline, "#ffffff", 1.5, [5, 4]);
+      }
     }
     if (o.working?.canvas) {
       o.working.drawFill(ctx, Math.min(Math.max(o.opacity + 0.15, 0.35), 0.85), o.stroking ? 1 : this.view.scale);
-      if (!o.stroking) {
-        const outline = o.working.outline(this.view.scale);
+      const outline = o.stroking ? null : o.working.outlineSoon(this.view.scale, this.outlineTraced);
+      if (outline) {
         this.stroke(ctx, outline, "rgba(0,0,0,0.75)", 4);
         this.stroke(ctx, outline, "#ffffff", 2);
       }

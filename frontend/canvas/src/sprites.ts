@@ -3,6 +3,9 @@
 //  - its outline as Path2Ds of closed pixel-corner loops in image coordinates, simplified for
 //    zoomed-out views (contour.ts), stroked at a constant screen width (lineWidth = px / scale);
 //  - for large crops seen zoomed out, a downscaled copy of the fill.
+// The working mask and the hover preview get their outline one task after their fill is shown
+// (outlineSoon): tracing a large mask must not delay the frame that shows it. A mask split into
+// more than MAX_OUTLINE_RUNS row runs (noise, e.g. SAM with random weights) is drawn without one.
 
 import type { BinMask } from "./mask";
 import { type Loop, simplifyLoop, traceLoops } from "./contour";
@@ -15,6 +18,29 @@ export function hexToRgb(color: string): Rgb {
   const v = parseInt(m[1], 16);
   return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
 }
+
+/** Above this many row runs a mask gets no outline (tracing and stroking it would take longer
+ * than the decode; a real object's mask has a few thousand). */
+export const MAX_OUTLINE_RUNS = 100_000;
+
+/** Runs (maximal horizontal segments of set pixels) of `m`, counting stops at `limit`. */
+export function countRuns(m: BinMask, limit = Infinity): number {
+  const { data, w, h } = m;
+  let runs = 0;
+  for (let y = 0; y < h; y++) {
+    let prev = 0;
+    const row = y * w;
+    for (let x = 0; x < w; x++) {
+      const v = data[row + x];
+      if (v && !prev) runs++;
+      prev = v;
+    }
+    if (runs >= limit) return runs;
+  }
+  return runs;
+}
+
+let noOutline: Path2D | null = null; // the empty outline of a too fragmented mask (made on first use)
 
 /** Simplification tolerances (image pixels) of the outline's levels of detail. */
 const LEVELS = [0, 0.5, 1, 2, 4, 8, 16, 32];
@@ -45,6 +71,8 @@ export class MaskSprite {
   private loops: Loop[] | null = null;
   private readonly paths = new Map<number, Path2D>();
   private small: HTMLCanvasElement | null = null; // quarter-size fill for zoomed-out views
+  private fragmented: boolean | null = null; // more than MAX_OUTLINE_RUNS runs (null: not counted)
+  private tracing = false; // an outlineSoon trace is scheduled
 
   constructor(mask: BinMask, color: string) {
     this.mask = mask;
@@ -77,11 +105,19 @@ export class MaskSprite {
     ctx.putImageData(image, x, y);
     this.small = null;
     this.loops = null;
+    this.fragmented = null;
     this.paths.clear();
+  }
+
+  /** Whether the mask is too fragmented for an outline (counted once per paint). */
+  private tooFragmented(): boolean {
+    this.fragmented ??= countRuns(this.mask, MAX_OUTLINE_RUNS + 1) > MAX_OUTLINE_RUNS;
+    return this.fragmented;
   }
 
   /** The outline at the level of detail of a view `scale` (computed on first use). */
   outline(scale = Infinity): Path2D {
+    if (this.tooFragmented()) return (noOutline ??= new Path2D());
     const level = outlineLevel(scale);
     let path = this.paths.get(level);
     if (!path) {
@@ -91,6 +127,23 @@ export class MaskSprite {
       this.paths.set(level, path);
     }
     return path;
+  }
+
+  /** The outline if it is traced; else null now, traced in a task of its own, then `done()`
+   * (the caller redraws). Null for good when the mask is too fragmented. */
+  outlineSoon(scale: number, done: () => void): Path2D | null {
+    if (this.loops) return this.outline(scale);
+    if (this.fragmented) return null;
+    if (!this.tracing) {
+      this.tracing = true;
+      setTimeout(() => {
+        this.tracing = false;
+        if (this.tooFragmented()) return;
+        this.loops ??= traceLoops(this.mask);
+        done();
+      }, 0);
+    }
+    return null;
   }
 
   /** Draw the fill with `alpha` under the current transform (image coordinates); `scale`: the

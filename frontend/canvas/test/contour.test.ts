@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { type Loop, segmentCount, simplifyLoop, traceLoops } from "../src/contour";
 import { maskArea, maskFromFull } from "../src/mask";
 import { shape } from "./shapes";
-import { outlineLevel } from "../src/sprites";
+import { MAX_OUTLINE_RUNS, countRuns, outlineLevel } from "../src/sprites";
 
 /** Shoelace area; pixel-corner loops with the inside on the right (y down) are positive. */
 function area(l: Loop): number {
@@ -73,4 +73,13 @@ test("zoomed-out views stroke far fewer segments", () => {
   assert.equal(outlineLevel(4), 0);
   assert.equal(outlineLevel(1), 1); // 0.5 px at 1:1
   assert.equal(outlineLevel(0.15), 4); // 4 image px = 0.6 CSS px
+});
+
+test("row runs are counted exactly, and the count stops at its limit", () => {
+  const m = maskFromFull([1, 1, 0, 1, /**/ 0, 0, 0, 0, /**/ 1, 0, 1, 0], 4, 3);
+  assert.equal(countRuns(m), 4); // row 0: two runs, row 1: none, row 2: two
+  assert.equal(countRuns(m, 2), 2); // stops after the row that reaches the limit
+  const noise = maskFromFull(Array.from({ length: 800 * 600 }, (_, i) => ((i * 2654435761) >>> 16) & 1), 800, 600);
+  assert.ok(countRuns(noise, MAX_OUTLINE_RUNS + 1) > MAX_OUTLINE_RUNS, "noise is too fragmented for an outline");
+  for (const name of ["disc", "pattern", "stripes", "tall"]) assert.ok(countRuns(shape(name)) < MAX_OUTLINE_RUNS, name);
 });
