@@ -8,11 +8,10 @@ STUDIO := $(VENV)/bin/studio
 ORT    ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)-$(ORT)
 PORT   ?= 8501
-# test processes: 0 = the suite in this process (the default: reliable); N = pytest-xdist with
-# N processes, each test file in one, the cores split between them for torch (tests/conftest.py).
-# TEST_WORKERS=2 took 13.5 + 4.5 min instead of 17.7 + 7.9 on 2 cores, but under that load three
-# timing-bound tests (DDP's two processes, the Live and workbench browser tests) failed now and then
-TEST_WORKERS ?= 0
+# test processes: N = pytest-xdist with N processes, each test file in one, the cores split between
+# them for torch (tests/conftest.py); 0 = the whole suite in this process. Default: 2 where there are
+# 2+ cores (13.2 + 4.2 min on 2 cores, against 17.7 + 7.9 in one process), else 0
+TEST_WORKERS ?= $(shell [ "$$(nproc 2>/dev/null || echo 1)" -ge 2 ] && echo 2 || echo 0)
 PYTEST_XDIST := -n $(TEST_WORKERS) --dist loadfile
 # the labelling canvas (frontend/canvas, TypeScript): npm ci when the lockfile changes, a
 # build into studio_ui/canvas/dist/ when its sources change
