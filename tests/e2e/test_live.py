@@ -40,11 +40,16 @@ def test_live_page_shows_two_overlays_and_fps(studio_with_models: LiveStudio, ca
         webrtc.get_by_role("button", name=re.compile("start", re.I)).click()
         video = webrtc.locator("video")
         video.wait_for()
-        page.wait_for_function(
-            "() => { const f = [...document.querySelectorAll('iframe')].find(i => (i.title || '').includes('webrtc'));"
-            " const v = f && f.contentDocument && f.contentDocument.querySelector('video');"
-            " return v && v.videoHeight > 0 && v.currentTime > 0.5 && v.videoWidth / v.videoHeight > 2; }",
-            timeout=90_000)  # until the page's pipeline is attached, the stream echoes the camera (one 4:3 frame)
+        try:
+            page.wait_for_function(
+                "() => { const f = [...document.querySelectorAll('iframe')].find(i => (i.title || '').includes('webrtc'));"
+                " const v = f && f.contentDocument && f.contentDocument.querySelector('video');"
+                " return v && v.videoHeight > 0 && v.currentTime > 0.5 && v.videoWidth / v.videoHeight > 2; }",
+                timeout=90_000)  # until the page's pipeline is attached, the stream echoes the camera (one 4:3 frame)
+        except Exception as exc:  # say what the page showed, so a timeout under load can be explained
+            seen = video.evaluate("v => [v.videoWidth, v.videoHeight, v.currentTime, v.readyState]")
+            text = page.locator("[data-testid=stMain]").inner_text()[-1500:]
+            raise AssertionError(f"no side-by-side frame in 90 s: video (w, h, t, readyState) {seen}; page:\n{text}") from exc
         width, height = video.evaluate("v => [v.videoWidth, v.videoHeight]")
         assert width / height == pytest.approx(2 * 4 / 3, rel=0.05)  # two 4:3 frames side by side
         fps = page.get_by_test_id("stMetric").filter(has_text="Pipeline FPS")
