@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from studio.errors import InvalidInput
-from studio.evaluation.data import SplitData, class_lut, ground_truth, load_keypoint_split, load_split
+from studio.evaluation.data import SplitData, class_lut, ground_truth, load_sequence_split, load_split
 from studio.evaluation.files import load_label_png
 from studio.evaluation.run import evaluate_version
 from studio.evaluation.views import EvaluationImageView, evaluation_images, get_evaluation, latest_evaluation, latest_keypoint_evaluation
@@ -266,7 +266,7 @@ def compare_versions(a: str | int | ModelVersion, b: str | int | ModelVersion, d
 def _compare_sequence(va: ModelVersion, vb: ModelVersion, number: int | None, split: str, runtime: str,
                       evaluate_missing: bool, progress: ProgressFn) -> Comparison:
     """compare_versions of two sequence models on a split of a keypoint dataset version (A's by default)."""
-    clips = load_keypoint_split(va, split, number)
+    clips = load_sequence_split(va, split, number)
     evaluations = []
     for n, version in enumerate((va, vb)):
         found = latest_keypoint_evaluation(version, clips.label, split)

@@ -1,5 +1,6 @@
 """The data an evaluation scores: a split of an image dataset version (items with their
-ground-truth objects, label maps in the model's class indices) or of a keypoint dataset version."""
+ground-truth objects, label maps in the model's class indices) or of a sequence dataset version
+(keypoint clips, or raw-frame clips for frame_cnn_gru)."""
 
 from __future__ import annotations
 
@@ -105,8 +106,10 @@ def ground_truth(item: SplitItem, lut: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class KeypointSplit:
-    """A split of a keypoint dataset version (what sequence models are evaluated on)."""
+class SequenceSplit:
+    """A split of a sequence dataset version, what sequence models are evaluated on: keypoint
+    clips (``input_kind`` "keypoints", ``dim`` values per frame) for keypoint sequence models, or
+    raw-frame clips of a studio.frame_clips dataset ("clip", ``dim`` 0) for frame_cnn_gru."""
 
     dataset: str
     version: int
@@ -114,15 +117,16 @@ class KeypointSplit:
     glosses: list[str]
     categories: list[str]
     dim: int
-    clips: list[Any]  # studio.keypoints.dataset.Clip
+    clips: list[Any]  # studio.keypoints.dataset.Clip | studio.frame_clips.FrameClip
+    input_kind: str = "keypoints"
 
     @property
     def label(self) -> str:
         return data_version(self.dataset, self.version)
 
 
-def _model_keypoint_dataset(version: ModelVersion) -> tuple[str | None, int | None]:
-    """The keypoint dataset (name, version number) a sequence model was trained on, as its config records it."""
+def _model_sequence_dataset(version: ModelVersion) -> tuple[str | None, int | None]:
+    """The sequence dataset (name, version number) a sequence model was trained on, as its config records it."""
     config = version.config if isinstance(version.config, dict) else {}
     name = config.get("keypoint_dataset") or config.get("dataset") or None
     number = config.get("keypoint_dataset_version")
@@ -131,25 +135,39 @@ def _model_keypoint_dataset(version: ModelVersion) -> tuple[str | None, int | No
     return (str(name) if name else None), (int(number) if number is not None else None)
 
 
-def load_keypoint_split(version: ModelVersion, split: str, dataset_version: int | None = None,
-                        keypoint_dataset: str | None = None) -> KeypointSplit:
-    """The clips of ``split`` of a keypoint dataset version for the sequence model ``version``:
-    ``keypoint_dataset`` (default: the model's) at version NUMBER ``dataset_version`` (default:
-    the model's when the dataset is the model's). InvalidInput when none is known or the split
-    is empty (naming the splits it has)."""
-    from studio.keypoints.dataset import version_info
+def load_sequence_split(version: ModelVersion, split: str, dataset_version: int | None = None,
+                        dataset: str | None = None) -> SequenceSplit:
+    """The clips of ``split`` of a sequence dataset version for the sequence model ``version``:
+    ``dataset`` (default: the model's; a keypoint dataset, or a raw-frame clip dataset for
+    frame_cnn_gru) at version NUMBER ``dataset_version`` (default: the model's when the dataset
+    is the model's). InvalidInput when none is known or the split is empty (naming the splits
+    it has)."""
+    from studio.frame_clips import CLIP_ARCHITECTURES
 
-    own_name, own_number = _model_keypoint_dataset(version)
-    name = keypoint_dataset or own_name
+    frames = version.architecture in CLIP_ARCHITECTURES
+    kind = "clip dataset" if frames else "keypoint dataset"
+    own_name, own_number = _model_sequence_dataset(version)
+    name = dataset or own_name
     if not name:
-        raise InvalidInput(f"model {version.name} records no keypoint dataset; pass one (keypoint_dataset=...)")
+        raise InvalidInput(f"model {version.name} records no {kind}; pass one (keypoint_dataset=...)")
     number = dataset_version if dataset_version is not None else (own_number if name == own_name else None)
     if number is None:
-        raise InvalidInput(f"model {version.name} records no version of keypoint dataset {name!r}; pass a version "
+        raise InvalidInput(f"model {version.name} records no version of {kind} {name!r}; pass a version "
                            "number (--dataset-version N)")
-    info = version_info(name, int(number))
-    clips = info.split(split)
+    if frames:
+        from studio.frame_clips import version_info as frame_version
+
+        clip_version = frame_version(name, int(number))
+        glosses, categories, number, dim = clip_version.glosses, clip_version.categories, clip_version.version, 0
+        everything, clips = clip_version.clips, clip_version.split(split)
+    else:
+        from studio.keypoints.dataset import version_info
+
+        info = version_info(name, int(number))
+        glosses, categories, number, dim = info.glosses, info.categories, info.version, info.layout.dim
+        everything, clips = info.clips, info.split(split)
     if not clips:
-        raise InvalidInput(f"split {split!r} of keypoint dataset {data_version(name, info.version)} has no clips; expected at "
-                           f"least one (its splits: {_split_counts((c.split for c in info.clips), 'clips')})")
-    return KeypointSplit(name, info.version, split, list(info.glosses), list(info.categories), info.layout.dim, clips)
+        raise InvalidInput(f"split {split!r} of {kind} {data_version(name, number)} has no clips; expected at "
+                           f"least one (its splits: {_split_counts((c.split for c in everything), 'clips')})")
+    return SequenceSplit(name, number, split, list(glosses), list(categories), dim, clips,
+                         "clip" if frames else "keypoints")

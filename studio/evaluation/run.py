@@ -39,7 +39,7 @@ import numpy as np
 
 from studio.db import session_scope
 from studio.errors import InvalidInput
-from studio.evaluation.data import load_keypoint_split, load_split
+from studio.evaluation.data import load_sequence_split, load_split
 from studio.evaluation.files import CLASS_COLUMNS, color_table, save_label_png, write_evaluation_files
 from studio.evaluation.scoring import clean_number, score_classification, score_segmentation, score_sequence
 from studio.progress import ProgressFn, null_progress
@@ -70,8 +70,9 @@ def evaluate_version(ref: str | int | ModelVersion, dataset_version_id: int | No
     version it was trained on) and store everything (see the module docstring); the new
     Evaluation's id.
 
-    Sequence models read keypoint datasets: ``dataset_version_id`` is then a version NUMBER of
-    ``keypoint_dataset`` (default: the keypoint dataset and version the model was trained on).
+    Sequence models read sequence datasets: ``dataset_version_id`` is then a version NUMBER of
+    ``keypoint_dataset`` (default: the dataset and version the model was trained on): a keypoint
+    dataset, or for frame_cnn_gru a raw-frame clip dataset (studio.frame_clips).
 
     InvalidInput: no dataset version given and none recorded on the model, an empty split,
     classes the model does not know.
@@ -87,8 +88,8 @@ def evaluate_version(ref: str | int | ModelVersion, dataset_version_id: int | No
     version = as_version(ref)
     stored_dv: int | None
     if version.task == Task.sequence.value:
-        progress(0.0, f"reading split {split!r} of the keypoint dataset")
-        clips = load_keypoint_split(version, split, dataset_version_id, keypoint_dataset)
+        progress(0.0, f"reading split {split!r} of the sequence dataset")
+        clips = load_sequence_split(version, split, dataset_version_id, keypoint_dataset)
         predictor = load_predictor(version, runtime=runtime, device=device)
         result = score_sequence(predictor, clips, lambda f, m: progress(0.02 + 0.93 * f, m))
         result.summary["keypoint_dataset"] = clips.label

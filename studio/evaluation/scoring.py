@@ -18,7 +18,9 @@ Per task:
   version (``studio.keypoints.dataset``; by default the one the model was trained on, its config's
   ``keypoint_dataset`` / ``keypoint_dataset_version``; ``dataset_version_id`` then means a version
   NUMBER of that keypoint dataset, or of ``keypoint_dataset=`` when given). Every clip is resampled
-  to the model's ``sequence_length`` as training does. The gloss head is scored as classification
+  to the model's ``sequence_length`` as training does. frame_cnn_gru models are scored the same
+  way on a raw-frame clip dataset (``studio.frame_clips``), each clip prepared as training
+  prepares its validation clips (frames picked evenly in time, resized, normalised). The gloss head is scored as classification
   (accuracy, macro / weighted F1, top-k; per-gloss rows; the pooled gloss matrix); when the model
   has a category head and clips carry categories, ``summary`` adds ``category_accuracy``,
   ``category_macro_f1``, ``category_weighted_f1``, ``category_names`` and
@@ -40,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from studio.errors import InvalidInput
-from studio.evaluation.data import KeypointSplit, SplitData, SplitItem, class_lut, ground_truth
+from studio.evaluation.data import SequenceSplit, SplitData, SplitItem, class_lut, ground_truth
 from studio.evaluation.metrics import IGNORE_INDEX
 from studio.progress import ProgressFn
 from studio.tables import Task
@@ -195,15 +197,18 @@ def score_classification(predictor: Any, data: SplitData, progress: ProgressFn, 
     return Scores(dict(result.summary()), result.confusion, names, result.class_rows(), images, {}, times)
 
 
-def score_sequence(predictor: Any, clips: KeypointSplit, progress: ProgressFn) -> Scores:
-    """Gloss (and category) metrics of a keypoint sequence model over the clips of a split."""
+def score_sequence(predictor: Any, clips: SequenceSplit, progress: ProgressFn) -> Scores:
+    """Gloss (and category) metrics of a sequence model over the clips of a split: keypoint
+    clips resampled to the model's sequence length, or raw-frame clips prepared as its training
+    prepared validation clips (studio.training.frames.clip_input)."""
     from studio.evaluation import classification_metrics
-    from studio.keypoints.layout import resample
 
     version = predictor.version
-    if predictor.input_kind != "keypoints":
-        raise InvalidInput(f"model {version.name} reads {predictor.input_kind} input; keypoint datasets are scored "
-                           "with keypoint sequence models (sign_gru, sign_transformer)")
+    if predictor.input_kind != clips.input_kind:
+        reads = "raw-frame clips (frame_cnn_gru)" if predictor.input_kind == "clip" else f"{predictor.input_kind} input"
+        raise InvalidInput(f"model {version.name} reads {reads}; {clips.label} holds {clips.input_kind} clips: "
+                           "keypoint datasets are scored with keypoint sequence models (sign_gru, sign_transformer), "
+                           "clip datasets with frame_cnn_gru")
     config = version.config if isinstance(version.config, dict) else {}
     names = [c["name"] for c in version.classes]
     position = {name: k for k, name in enumerate(names)}
@@ -217,16 +222,31 @@ def score_sequence(predictor: Any, clips: KeypointSplit, progress: ProgressFn) -
     if unknown:
         raise InvalidInput(f"{clips.label} {clips.split} has categories {unknown} that model {version.name} does "
                            f"not know; expected only categories of the model: {categories}")
-    dim = int(predictor.prep.get("dim") or (config.get("model_kwargs") or {}).get("input_dim") or clips.dim)
-    if dim != clips.dim:
-        raise InvalidInput(f"{clips.label} has {clips.dim} values per frame; model {version.name} expects {dim}")
     length = int(predictor.prep.get("sequence_length") or config.get("sequence_length") or 32)
+    if clips.input_kind == "keypoints":
+        from studio.keypoints.layout import resample
+
+        dim = int(predictor.prep.get("dim") or (config.get("model_kwargs") or {}).get("input_dim") or clips.dim)
+        if dim != clips.dim:
+            raise InvalidInput(f"{clips.label} has {clips.dim} values per frame; model {version.name} expects {dim}")
+
+        def prepare(frames: np.ndarray) -> np.ndarray:
+            return resample(frames, length)
+    else:
+        from studio.training.frames import clip_input
+
+        size = int(predictor.prep.get("image_size") or config.get("image_size") or 64)
+        mean = tuple(predictor.prep.get("mean") or (0.485, 0.456, 0.406))
+        std = tuple(predictor.prep.get("std") or (0.229, 0.224, 0.225))
+
+        def prepare(frames: np.ndarray) -> np.ndarray:
+            return clip_input(frames, length, size, mean, std)
     count = len(clips.clips)
     probs = np.zeros((count, len(names)), np.float32)
     cat_probs = np.zeros((count, len(categories)), np.float32) if categories else None
     times: list[float] = []
     for n, clip in enumerate(clips.clips):
-        frames = resample(clip.load(), length)
+        frames = prepare(clip.load())
         started = time.perf_counter()
         out = predictor.predict(frames)
         times.append(1000.0 * (time.perf_counter() - started))

@@ -41,6 +41,16 @@ def clip_tensor(frames: np.ndarray, length: int, size: int) -> np.ndarray:
     return out
 
 
+def clip_input(frames: np.ndarray, length: int, size: int, mean: tuple[float, ...],
+               std: tuple[float, ...]) -> np.ndarray:
+    """(T, H, W, 3) uint8 clip -> (length, 3, size, size) float32: :func:`clip_tensor`, then / 255
+    and normalised with ``mean`` / ``std`` (what a validation item of :class:`FrameClipDataset` is;
+    evaluation reads clips this way)."""
+    x = clip_tensor(frames, length, size).astype(np.float32) / 255.0
+    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
 class FrameClipDataset(Dataset):
     """Clips held in memory as uint8: items ``(frames (T, 3, S, S) float32, T, gloss, category)``."""
 

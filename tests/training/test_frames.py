@@ -1,8 +1,8 @@
 """The frame-CNN + GRU sign model trained from recorded clips: a clip store of raw frames (recorded
 frame by frame, or imported from videos, frame folders and arrays), snapshots that reuse unchanged
 content, and a train job on synthetic clips (a square that grows, shrinks or blinks: grow and
-shrink differ only in the order of their frames) that learns well above chance; the registered version then runs in the live
-ClipRecognizer. Real OpenCV video files, a real torch model, real SQLite."""
+shrink differ only in the order of their frames) that learns well above chance; the registered version is
+evaluated on its clip dataset's val split (the accuracy training reported) and runs in the live ClipRecognizer. Real OpenCV video files, a real torch model, real SQLite."""
 
 from __future__ import annotations
 
@@ -120,6 +120,19 @@ def test_frame_cnn_gru_learns_the_motion_of_synthetic_clips(data: Path) -> None:
     assert outcome.result.best_metric >= 0.75 > chance, f"val accuracy {outcome.result.best_metric:.3f}"
     version = outcome.version
     assert version.task == "sequence" and [c["name"] for c in version.classes] == list(MOTIONS)
+
+    from studio.evaluation.run import evaluate_version
+    from studio.evaluation.views import get_evaluation
+
+    evaluation = get_evaluation(evaluate_version(version.name, split="val"))  # on the model's clip dataset version
+    assert evaluation.summary["keypoint_dataset"] == "motions (data v1)" and evaluation.image_count == 12
+    assert evaluation.summary["accuracy"] == pytest.approx(outcome.result.best_metric, abs=1e-6)  # as training scored it
+    assert np.asarray(evaluation.confusion).sum() == 12
+    from studio.training.frames import FrameClipDataset, clip_input, clip_tensor  # evaluation's input = a val item
+
+    clip, mean, std = moving_square("grow", rng), (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    item = FrameClipDataset(clip_tensor(clip, 8, 16)[None], np.array([0]), np.array([-1]), mean, std)[0][0]
+    np.testing.assert_allclose(clip_input(clip, 8, 16, mean, std), item.numpy(), atol=1e-6)
 
     recognizer = ClipRecognizer.for_version(version.name, alpha=1.0)  # the live path reads the same version
     assert (recognizer.size, recognizer.window) == (16, 8)

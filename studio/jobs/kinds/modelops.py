@@ -46,7 +46,8 @@ class EvaluateResult:
 @dataclass(frozen=True, kw_only=True)
 class EvaluateSpec(JobSpec[EvaluateResult]):
     """Score a version on a split of a dataset version (default: the one it was trained on).
-    Sequence models: ``dataset_version`` is a version NUMBER of ``keypoint_dataset``."""
+    Sequence models: ``dataset_version`` is a version NUMBER of ``keypoint_dataset`` (a keypoint
+    dataset, or a raw-frame clip dataset for frame_cnn_gru; default: the model's)."""
 
     kind: ClassVar[str] = "evaluate"
     result_type: ClassVar[type] = EvaluateResult
