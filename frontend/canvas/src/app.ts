@@ -110,7 +110,7 @@ export class CanvasApp {
 
   private dirty = { scene: true, overlay: true, ui: true };
   private frame = 0;
-  private marks: { kind: TimingKind; t0: number; path: string }[] = [];
+  private marks: { kind: TimingKind; t0: number; path: string; answered?: number }[] = [];
   private frameWaiters: (() => void)[] = [];
   private readonly cleanups: (() => void)[] = [];
   private destroyed = false;
@@ -331,12 +331,13 @@ export class CanvasApp {
     const now = performance.now();
     this.frameTimes.push({ at: t0, ms: now - t0, scene });
     if (this.frameTimes.length > 240) this.frameTimes.shift();
-    for (const m of this.marks.splice(0)) this.timings.record(m.kind, now - m.t0, m.path, m.t0, now);
+    for (const m of this.marks.splice(0)) this.timings.record(m.kind, now - m.t0, m.path, m.t0, now, m.answered);
     for (const w of this.frameWaiters.splice(0)) w();
   }
 
-  private mark(kind: TimingKind, t0: number, path: string): void {
-    this.marks.push({ kind, t0, path });
+  /** A timing mark ending with the next frame; `answered`: when the segmenter's answer arrived. */
+  private mark(kind: TimingKind, t0: number, path: string, answered?: number): void {
+    this.marks.push({ kind, t0, path, answered });
   }
 
   private sceneState() {
@@ -766,9 +767,10 @@ export class CanvasApp {
         path = out.path;
       }
       if (session !== this.session) return;
+      const answered = performance.now();
       session.push(step, prediction);
       session.mask; // upscale now: "mask visible" includes it
-      this.mark("click", t0, path);
+      this.mark("click", t0, path, answered);
     } catch (err) {
       this.failure(err, "the segmenter could not answer");
     } finally {
@@ -925,9 +927,10 @@ export class CanvasApp {
         if (session !== this.session || !this.previewAllowed()) break;
         // the pointer moved on while this decoded: skip upscaling and drawing a stale preview
         if (this.hoverWanted) continue;
+        const answered = performance.now();
         const best = prediction.candidates[0].mask();
         this.preview = { x: want.x, y: want.y, prediction, sprite: isEmpty(best) ? null : new MaskSprite(best, this.classColor(this.classId)) };
-        this.mark("hover", want.t0, "browser");
+        this.mark("hover", want.t0, "browser", answered);
         this.invalidate("overlay");
         await this.nextFrame(); // let the frame (and input) through before the next decode
       }

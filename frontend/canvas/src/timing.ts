@@ -14,6 +14,7 @@ export interface Timing {
   path: string; // "browser" | "server" | "local"
   start: number; // performance.now() clock
   end: number;
+  answerMs?: number; // click / hover: input event -> the segmenter's answer (the rest is drawing it)
 }
 
 const KEEP = 500;
@@ -22,8 +23,9 @@ export class Timings {
   last: Timing | null = null;
   readonly samples: Record<TimingKind, Timing[]> = { click: [], hover: [], accept: [], acceptSaved: [] };
 
-  record(kind: TimingKind, ms: number, path: string, start: number, end: number): void {
-    const t = { kind, ms, path, start, end };
+  record(kind: TimingKind, ms: number, path: string, start: number, end: number, answered?: number): void {
+    const t: Timing = { kind, ms, path, start, end };
+    if (answered !== undefined) t.answerMs = answered - start;
     this.last = t;
     const list = this.samples[kind];
     list.push(t);
