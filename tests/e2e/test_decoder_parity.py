@@ -7,7 +7,7 @@ the canvas loads the exported decoder into onnxruntime-web and the image's fp16 
 (``window.__studioCanvas.decode``) decodes a set of prompts exactly as a click does
 (prompt encoding, decoder, SAM's postprocessing in TypeScript); this process runs
 ``SamSegmenter.predict`` on the same fp16 embedding, fetched over HTTP; every mask must agree
-with IoU >= 0.99."""
+with IoU >= 0.99. A real click decodes its point once, from its press, and shows that answer."""
 
 from __future__ import annotations
 
@@ -117,6 +117,38 @@ def test_browser_decoder_masks_equal_sam_predict(chromium, sam_studio: LiveStudi
                 assert iou(browser, mask) >= 0.99, f"{name}, candidate {k}: IoU {iou(browser, mask):.4f}"
                 nontrivial += 0 < mask.sum() < mask.size
         assert nontrivial >= 4, "random weights gave (almost) only empty or full masks: nothing was compared"
+    finally:
+        page.close()
+
+
+def test_a_click_decodes_in_the_browser_from_its_press(chromium, sam_studio: LiveStudio) -> None:  # noqa: ANN001
+    """A person's click (held down ~150 ms) decodes its point once, starting at pointer down, and the
+    click shows that answer: the working mask is the top-scored candidate of the same point."""
+    from studio import masks
+
+    page, _ = open_label(chromium, sam_studio)
+    try:
+        page.wait_for_function(f"() => {HOOK}.decoder().status === 'ready'", timeout=120_000)
+        page.evaluate(f"() => {HOOK}.decode({{points: [[5, 5]], labels: [1]}})")  # the embedding is loaded
+        page.mouse.move(*page.evaluate(f"() => {HOOK}.toClient(2, 2)"))
+        page.evaluate(f"() => {HOOK}.idle()")
+        runs = page.evaluate(f"() => {HOOK}.decoder().runs")
+        x, y = page.evaluate(f"() => {HOOK}.toClient(210.5, 300.5)")
+        page.keyboard.down("Shift")  # a point even where a stored mask is
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.wait_for_timeout(150)  # a person's press; the decode runs meanwhile
+        page.mouse.up()
+        page.keyboard.up("Shift")
+        page.wait_for_function(f"() => {HOOK}.timings('click').length > 0")
+        page.evaluate(f"() => {HOOK}.idle()")
+        assert page.evaluate(f"() => {HOOK}.lastTiming.path") == "browser"
+        assert page.evaluate(f"() => {HOOK}.decoder().runs") == runs + 1  # the press's run, reused by the click
+        px, py = (int(v) for v in page.evaluate(f"([x, y]) => {HOOK}.toImage(x, y)", [x, y]))  # the clicked pixel
+        expected = page.evaluate(f"(p) => {HOOK}.decode({{points: [p], labels: [1]}})", [px, py])
+        best = expected["masks"][int(np.argmax(expected["scores"]))]
+        working = masks.decode(page.evaluate(f"() => {HOOK}.workingMask()")).astype(bool)
+        assert iou(working, masks.decode(best).astype(bool)) >= 0.99
     finally:
         page.close()
 

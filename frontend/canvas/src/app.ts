@@ -100,6 +100,8 @@ export class CanvasApp {
   private hoverWanted: { x: number; y: number; t0: number } | null = null;
   private hoverBusy = false;
   private hoverFlight: { x: number; y: number; prediction: Promise<Prediction> } | null = null;
+  // the decode a press started (pointer down): a click released there reuses it
+  private pressFlight: { x: number; y: number; prediction: Promise<Prediction> } | null = null;
 
   message: { text: string; kind: "error" | "info" } | null = null;
   private messageTimer = 0;
@@ -178,6 +180,7 @@ export class CanvasApp {
     this.chain = Promise.resolve();
     this.classChosen = false;
     this.preview = null;
+    this.pressFlight = null;
     this.hoverWanted = null;
     this.hoverId = null;
     this.selectedId = data.selected_id ?? null;
@@ -496,9 +499,10 @@ export class CanvasApp {
     };
     el.addEventListener("pointerdown", (e) => this.onDown(e, ...local(e)));
     el.addEventListener("pointermove", (e) => this.onMove(e, ...local(e)));
-    el.addEventListener("pointerup", (e) => this.onUp(e, ...local(e)));
+    el.addEventListener("pointerup", (e) => this.onUp(e));
     el.addEventListener("pointercancel", () => {
       this.gesture = { kind: "none" };
+      this.pressFlight = null;
       if (this.heightStale) this.fitHeight();
       this.invalidate("overlay");
     });
@@ -616,7 +620,32 @@ export class CanvasApp {
     }
     if (e.button === 0 || e.button === 2) {
       this.gesture = { kind: "press", sx, sy, button: e.button, shift: e.shiftKey, alt: e.altKey, t0: e.timeStamp };
+      if (e.button === 0 && !e.altKey) this.decodeOnPress(x, y, e.shiftKey);
     }
+  }
+
+  /** Start decoding the point under a press now: a click is released ~100 ms after its press, so
+   * the click's mask is (nearly) ready at pointer up. Only where the release would add the first
+   * positive point of a new object and the hover preview has not decoded it already. */
+  private decodeOnPress(x: number, y: number, shift: boolean): void {
+    this.pressFlight = null;
+    const decoder = this.hub.decoder;
+    const url = this.embeddingUrl();
+    const info = this.imageInfo;
+    if (!decoder || !url || !info || !this.positive || this.hub.status !== "ready" || this.tool !== "point") return;
+    if (this.session.hasSteps || this.session.seed || this.pendingSteps.length || this.selectedId !== null) return;
+    if (!this.inside(x, y) || (!shift && this.annotations.hit(x, y, this.visibility))) return; // a press on a mask selects it
+    const px = Math.floor(x);
+    const py = Math.floor(y);
+    for (const known of [this.preview, this.hoverFlight]) if (known && known.x === px && known.y === py) return;
+    const session = this.session;
+    const spec = session.promptWith({ kind: "point", x: px, y: py, positive: true });
+    const prediction = this.hub.embedding(url, [info.height, info.width]).then((emb) => {
+      if (!emb) throw new Error("no embedding for the browser decoder");
+      return decoder.decode(emb, spec);
+    });
+    prediction.catch(() => undefined); // a click that does not come, or that decodes itself, ignores it
+    this.pressFlight = { x: px, y: py, prediction };
   }
 
   private onMove(e: PointerEvent, sx: number, sy: number): void {
@@ -652,9 +681,10 @@ export class CanvasApp {
     if (this.tool === "brush" || this.tool === "eraser") this.invalidate("overlay");
   }
 
-  private onUp(e: PointerEvent, sx: number, sy: number): void {
+  private onUp(e: PointerEvent): void {
     const g = this.gesture;
     this.gesture = { kind: "none" };
+    if (g.kind !== "press") this.pressFlight = null; // the press became a drag
     if (this.heightStale) this.fitHeight();
     if (this.ui.overlay.hasPointerCapture(e.pointerId)) this.ui.overlay.releasePointerCapture(e.pointerId);
     this.ui.stage.dataset.mode = this.space ? "pan" : this.cursorMode();
@@ -679,9 +709,11 @@ export class CanvasApp {
       return;
     }
     if (g.kind === "press") {
-      const [x, y] = toImage(this.view, sx, sy);
+      // a click lands where it was pressed (it moved less than DRAG_MIN_PX): the press's decode fits it
+      const [x, y] = toImage(this.view, g.sx, g.sy);
       this.click(x, y, { shift: g.shift || e.shiftKey, negative: g.alt || e.altKey || g.button === 2 }, e.timeStamp);
     }
+    this.pressFlight = null;
   }
 
   private clampToImage(x: number, y: number): [number, number] {
@@ -748,8 +780,7 @@ export class CanvasApp {
     if (step.kind !== "point" || !step.positive || this.session.hasSteps || this.session.seed || this.pendingSteps.length) return null;
     const p = this.preview;
     if (p && p.x === step.x && p.y === step.y) return Promise.resolve(p.prediction);
-    const f = this.hoverFlight;
-    if (f && f.x === step.x && f.y === step.y) return f.prediction;
+    for (const f of [this.pressFlight, this.hoverFlight]) if (f && f.x === step.x && f.y === step.y) return f.prediction;
     return null;
   }
 

@@ -48,6 +48,7 @@ function besideBundle(name: string): string {
 
 export class SamDecoder {
   threads = 1;
+  runs = 0; // decoder runs asked of the worker (tests: a click reuses its press's run)
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -117,6 +118,7 @@ export class SamDecoder {
   async run(emb: Embedding, spec: PromptSpec): Promise<RawOutput> {
     const key = await this.key(emb);
     const x = buildInputs(spec, emb);
+    this.runs++;
     const reply = await this.call({ type: "run", key, coords: x.coords, labels: x.labels, n: x.n, maskInput: x.maskInput, hasMaskInput: x.hasMaskInput });
     if (reply.type !== "result") throw new Error(`unexpected decoder reply ${reply.type}`);
     return { scores: reply.scores, lowres: reply.lowres, ms: reply.ms };

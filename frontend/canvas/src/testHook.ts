@@ -30,7 +30,7 @@ export interface StudioCanvasHook {
   version: 1;
   ready(): boolean;
   imageId(): number | null;
-  decoder(): { status: string; path: "browser" | "server"; note: string | null; threads: number };
+  decoder(): { status: string; path: "browser" | "server"; note: string | null; threads: number; runs: number };
   readonly lastTiming: Timing | null;
   timings(kind: TimingKind): Timing[];
   clearTimings(): void;
@@ -76,6 +76,7 @@ export function installHook(app: CanvasApp): StudioCanvasHook {
       path: app.hub.path,
       note: app.hub.note,
       threads: app.hub.decoder?.threads ?? 0,
+      runs: app.hub.decoder?.runs ?? 0,
     }),
     get lastTiming() {
       return app.timings.last;
