@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)-$(ORT)
 PORT   ?= 8501
 # test processes: N = pytest-xdist with N processes, each test file in one, the cores split between
 # them for torch (tests/conftest.py); 0 = the whole suite in this process. Default: 2 where there are
-# 2+ cores (13.2 + 4.2 min on 2 cores, against 17.7 + 7.9 in one process), else 0
+# 2+ cores (11.1 + 4.0 min on 2 cores, against 17.7 + 7.9 in one process), else 0
 TEST_WORKERS ?= $(shell [ "$$(nproc 2>/dev/null || echo 1)" -ge 2 ] && echo 2 || echo 0)
 PYTEST_XDIST := -n $(TEST_WORKERS) --dist loadfile
 # the labelling canvas (frontend/canvas, TypeScript): npm ci when the lockfile changes, a
