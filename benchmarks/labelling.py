@@ -204,16 +204,21 @@ def _clicks(page: Any, points: list[tuple[int, int]], n: int, press_ms: float = 
     return marks
 
 
+def _hover(page: Any, x: float, y: float, steps: int = 1) -> tuple[dict, tuple[float, float]]:
+    """Leave the object, wait until the canvas is idle, move onto image pixel (x, y) in ``steps``
+    moves: the preview's mark and the client point the pointer rests on."""
+    page.mouse.move(*_client(page, 5, 5))
+    page.evaluate(f"() => {HOOK}.idle()")
+    cx, cy = _client(page, x, y)
+    return _timed(page, "hover", lambda: page.mouse.move(cx, cy, steps=steps), 30_000), (cx, cy)
+
+
 def _previewed_clicks(page: Any, points: list[tuple[int, int]], n: int) -> list[dict]:
     """Clicks as an annotator makes them: the pointer comes to rest on a product, its hover preview
     shows, then the click (on the same pixel: it reuses the preview's answer), then Esc."""
     marks = []
     for i in range(n):
-        x, y = points[i % len(points)]
-        page.mouse.move(*_client(page, 5, 5))  # leave the object first
-        page.evaluate(f"() => {HOOK}.idle()")
-        cx, cy = _client(page, x, y)
-        _timed(page, "hover", lambda cx=cx, cy=cy: page.mouse.move(cx, cy), 30_000)
+        _, (cx, cy) = _hover(page, *points[i % len(points)])
         marks.append(_timed(page, "click", lambda cx=cx, cy=cy: page.mouse.click(cx, cy)))
         _clear(page)
     page.mouse.move(*_client(page, 5, 5))
@@ -221,14 +226,8 @@ def _previewed_clicks(page: Any, points: list[tuple[int, int]], n: int) -> list[
 
 
 def _hovers(page: Any, points: list[tuple[int, int]], n: int) -> list[dict]:
-    """Pointer moves onto products (no click): the preview marks."""
-    marks = []
-    for i in range(n):
-        x, y = points[i % len(points)]
-        page.mouse.move(*_client(page, 5, 5))  # leave the object first
-        page.evaluate(f"() => {HOOK}.idle()")
-        cx, cy = _client(page, x, y)
-        marks.append(_timed(page, "hover", lambda cx=cx, cy=cy: page.mouse.move(cx, cy, steps=2), 30_000))
+    """Pointer moves onto products (no click, two steps each): the preview marks."""
+    marks = [_hover(page, *points[i % len(points)], steps=2)[0] for i in range(n)]
     page.mouse.move(*_client(page, 5, 5))
     return marks
 

@@ -154,20 +154,19 @@ def load_sequence_split(version: ModelVersion, split: str, dataset_version: int 
     if number is None:
         raise InvalidInput(f"model {version.name} records no version of {kind} {name!r}; pass a version "
                            "number (--dataset-version N)")
-    if frames:
+    if frames:  # a FrameVersion and a KeypointVersion answer the same questions
         from studio.frame_clips import version_info as frame_version
 
-        clip_version = frame_version(name, int(number))
-        glosses, categories, number, dim = clip_version.glosses, clip_version.categories, clip_version.version, 0
-        everything, clips = clip_version.clips, clip_version.split(split)
+        info: Any = frame_version(name, int(number))
+        dim = 0
     else:
         from studio.keypoints.dataset import version_info
 
         info = version_info(name, int(number))
-        glosses, categories, number, dim = info.glosses, info.categories, info.version, info.layout.dim
-        everything, clips = info.clips, info.split(split)
+        dim = info.layout.dim
+    clips = info.split(split)
     if not clips:
-        raise InvalidInput(f"split {split!r} of {kind} {data_version(name, number)} has no clips; expected at "
-                           f"least one (its splits: {_split_counts((c.split for c in everything), 'clips')})")
-    return SequenceSplit(name, number, split, list(glosses), list(categories), dim, clips,
+        raise InvalidInput(f"split {split!r} of {kind} {data_version(name, info.version)} has no clips; expected at "
+                           f"least one (its splits: {_split_counts((c.split for c in info.clips), 'clips')})")
+    return SequenceSplit(name, info.version, split, list(info.glosses), list(info.categories), dim, clips,
                          "clip" if frames else "keypoints")

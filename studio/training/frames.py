@@ -46,7 +46,11 @@ def clip_input(frames: np.ndarray, length: int, size: int, mean: tuple[float, ..
     """(T, H, W, 3) uint8 clip -> (length, 3, size, size) float32: :func:`clip_tensor`, then / 255
     and normalised with ``mean`` / ``std`` (what a validation item of :class:`FrameClipDataset` is;
     evaluation reads clips this way)."""
-    x = clip_tensor(frames, length, size).astype(np.float32) / 255.0
+    return normalise_clip(clip_tensor(frames, length, size).astype(np.float32) / 255.0, mean, std)
+
+
+def normalise_clip(x: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """(T, S, S, 3) float32 in [0, 1] -> (T, 3, S, S) float32 normalised with ``mean`` / ``std``."""
     x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
 
@@ -57,8 +61,7 @@ class FrameClipDataset(Dataset):
     def __init__(self, clips: np.ndarray, glosses: np.ndarray, categories: np.ndarray, mean: tuple[float, ...],
                  std: tuple[float, ...], *, augment: dict[str, float] | None = None, seed: int = 0) -> None:
         self.clips, self.glosses, self.categories = clips, glosses, categories
-        self.mean = np.asarray(mean, np.float32).reshape(1, 1, 1, 3)
-        self.std = np.asarray(std, np.float32).reshape(1, 1, 1, 3)
+        self.mean, self.std = tuple(mean), tuple(std)
         augment = augment or {}
         self.jitter = float(augment.get("color_jitter", 0.0) or 0.0)
         self.scale = float(augment.get("scale", 1.0) or 1.0)
@@ -88,8 +91,7 @@ class FrameClipDataset(Dataset):
                 brightness, contrast = rng.uniform(1 - self.jitter, 1 + self.jitter, 2)
                 mean = x.mean()
                 x = np.clip((x - mean) * contrast + mean * brightness, 0.0, 1.0)
-        x = (x - self.mean) / self.std
-        tensor = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32))
+        tensor = torch.from_numpy(normalise_clip(x, self.mean, self.std))
         return tensor, int(tensor.shape[0]), int(self.glosses[i]), int(self.categories[i])
 
 

@@ -633,11 +633,11 @@ export class CanvasApp {
     const url = this.embeddingUrl();
     const info = this.imageInfo;
     if (!decoder || !url || !info || !this.positive || this.hub.status !== "ready" || this.tool !== "point") return;
-    if (this.session.hasSteps || this.session.seed || this.pendingSteps.length || this.selectedId !== null) return;
+    if (!this.startsNewObject() || this.selectedId !== null) return;
     if (!this.inside(x, y) || (!shift && this.annotations.hit(x, y, this.visibility))) return; // a press on a mask selects it
     const px = Math.floor(x);
     const py = Math.floor(y);
-    for (const known of [this.preview, this.hoverFlight]) if (known && known.x === px && known.y === py) return;
+    if (this.decodeOf(px, py)) return; // the hover preview has it (or is decoding it)
     const session = this.session;
     const spec = session.promptWith({ kind: "point", x: px, y: py, positive: true });
     const prediction = this.hub.embedding(url, [info.height, info.width]).then((emb) => {
@@ -777,10 +777,21 @@ export class CanvasApp {
   /** A click on the pixel the hover preview shows (or is decoding) reuses that answer: the
    * same prompt (one positive point, a new object) gives the same 3 candidates. */
   private reusablePrediction(step: Step): Promise<Prediction> | null {
-    if (step.kind !== "point" || !step.positive || this.session.hasSteps || this.session.seed || this.pendingSteps.length) return null;
+    if (step.kind !== "point" || !step.positive || !this.startsNewObject()) return null;
+    return this.decodeOf(step.x, step.y);
+  }
+
+  /** Whether the next point starts a new object (no prompt yet, none pending, no seed mask). */
+  private startsNewObject(): boolean {
+    return !this.session.hasSteps && !this.session.seed && this.pendingSteps.length === 0;
+  }
+
+  /** The first-point decode of image pixel (px, py) already made or under way: the hover
+   * preview's, its flight's, or a press's; null when there is none. */
+  private decodeOf(px: number, py: number): Promise<Prediction> | null {
     const p = this.preview;
-    if (p && p.x === step.x && p.y === step.y) return Promise.resolve(p.prediction);
-    for (const f of [this.pressFlight, this.hoverFlight]) if (f && f.x === step.x && f.y === step.y) return f.prediction;
+    if (p && p.x === px && p.y === py) return Promise.resolve(p.prediction);
+    for (const f of [this.pressFlight, this.hoverFlight]) if (f && f.x === px && f.y === py) return f.prediction;
     return null;
   }
 
