@@ -964,7 +964,11 @@ export class CanvasApp {
         try {
           prediction = await flight.prediction;
         } finally {
-          if (this.hoverFlight === flight) this.hoverFlight = null;
+          if (this.hoverFlight === flight) {
+            this.hoverFlight = null;
+            // a press began while this decoded (it did not decode again): its click reuses this answer
+            if (this.gesture.kind === "press") this.pressFlight ??= flight;
+          }
         }
         if (session !== this.session || !this.previewAllowed()) break;
         // the pointer moved on while this decoded: skip upscaling and drawing a stale preview
