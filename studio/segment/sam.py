@@ -1,8 +1,8 @@
 """SAM (segment-anything) behind the ``Segmenter`` interface.
 
 * Weights load safely: the model is built with random weights by segment-anything's own
-  builder, then the checkpoint's state dict is loaded with ``torch.load(...,
-  weights_only=True)`` (a file holding pickled code is refused, never executed).
+  builder, then the checkpoint's state dict is loaded with
+  ``torch.load(path, weights_only=True)`` (a file holding pickled code is refused, never executed).
 * The model is built lazily (first embedding or prediction) and once per process for each
   (model type, checkpoint hash, device).
 * ``id`` = ``sam-<type>-<first 12 hex of the checkpoint's SHA-256>``; the hash is kept in a
