@@ -83,8 +83,8 @@ class Canvas:
         page.on("request", lambda r: self.outside.append(r.url)
                 if not r.url.startswith((url, "data:", "blob:")) else None)
 
-    def open(self, mode: str) -> Canvas:
-        self.page.goto(f"{self.url}/?mode={mode}")
+    def open(self, mode: str, lag: float = 0) -> Canvas:
+        self.page.goto(f"{self.url}/?mode={mode}&lag={lag}")
         self.page.wait_for_function(f"{HOOK} && {HOOK}.ready()")
         return self
 
@@ -189,6 +189,31 @@ def test_classes_click_accept_select_reclass_with_keys(canvas: Canvas) -> None:
     c.press("Delete")
     assert fake_state(c.url)["annotations"] == []
     assert {"kind": "select", "annotation_id": 1} in c.js(f"() => {HOOK}.events()")
+
+
+def test_an_accepted_edit_stays_unselected_when_a_slow_rerun_arrives(canvas: Canvas) -> None:
+    """Select a stored mask, brush it and Accept before the page's rerun for the selection
+    arrives (a loaded server): that rerun must not select it again, or the next click would
+    refine the stored object instead of starting a new one (a CI run stored a label that way)."""
+    c = canvas.open("fallback", lag=2)
+    add_class(c, "can")
+    c.click(160, 200)
+    c.press("a")
+    c.page.get_by_text("events 2").wait_for()  # the class and the accept reached the page
+    c.click(150, 210)  # on the stored can: selected; the page takes 2 s to hear of it
+    assert c.state()["selectedId"] == 1
+    c.press("b")
+    c.drag((200, 200), (250, 200))
+    c.press("a")
+    edit = [r for r in c.requests() if r["path"] == "annotations"][-1]["body"]
+    assert edit["annotation_id"] == 1 and c.state()["selectedId"] is None
+    c.page.wait_for_timeout(3000)  # the slow rerun and the ones after it have arrived
+    c.idle()
+    assert c.state()["selectedId"] is None
+    assert {"kind": "select", "annotation_id": None} in c.js(f"() => {HOOK}.events()")  # the page was told
+    c.press("s")
+    c.click(470, 210)  # the box: a new object, not a refinement of the can
+    assert c.state()["editingId"] is None and np.array_equal(c.working(), fake_api.shapes(1)["box"])
 
 
 def test_zoom_pan_and_fit(canvas: Canvas) -> None:

@@ -1053,7 +1053,9 @@ export class CanvasApp {
     this.pendingAnnotations.push(pending);
     this.session = new PromptSession(session.imageId);
     this.classChosen = false;
-    this.selectedId = null;
+    // the page hears of it too: a rerun still carrying the old selection (sent when the
+    // object was clicked) must not select it again after this Accept
+    this.select(null, true);
     this.preview = null;
     this.mark("accept", t0, "local");
     this.invalidate("scene", "overlay", "ui");
@@ -1078,7 +1080,10 @@ export class CanvasApp {
       this.failure(err, "accept failed");
       if (this.session.imageId === session.imageId && !this.session.hasSteps && this.pendingSteps.length === 0) {
         this.session = session; // give the object back
-        this.selectedId = session.editingAnnotationId;
+        if (this.selectedId !== session.editingAnnotationId) {
+          this.selectedId = session.editingAnnotationId;
+          this.trigger({ kind: "select", annotation_id: this.selectedId });
+        }
       }
       return false;
     } finally {

@@ -113,8 +113,10 @@ def reset() -> None:
         STORE = Store()
 
 
-def canvas_data(image_id: int, mode: str, assets: str = f"{PREFIX}/assets") -> dict[str, Any]:
-    """The component's data (message format v1) for ``image_id`` in ``mode`` (fallback / sam / badsam)."""
+def canvas_data(image_id: int, mode: str, assets: str = f"{PREFIX}/assets",
+                selected_id: int | None = None) -> dict[str, Any]:
+    """The component's data (message format v1) for ``image_id`` in ``mode`` (fallback / sam /
+    badsam); ``selected_id`` where it is one of the image's annotations."""
     h, w = SIZES[image_id]
     sam = mode in ("sam", "badsam")
     others = [i for i in SIZES if i != image_id]
@@ -133,7 +135,8 @@ def canvas_data(image_id: int, mode: str, assets: str = f"{PREFIX}/assets") -> d
                                       "embedding_url": f"{API}/embedding/{image_id}"} if sam else None},
             "prefetch": [{"image_id": i, "url": f"{API}/image/{i}",
                           "embedding_url": f"{API}/embedding/{i}" if sam else None} for i in others],
-            "selected_id": None,
+            "selected_id": selected_id if any(a["id"] == selected_id and a["image_id"] == image_id
+                                              for a in STORE.annotations.values()) else None,
             "settings": {"opacity": 0.45},
         }
 
