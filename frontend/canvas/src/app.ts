@@ -4,15 +4,16 @@
 
 import { AnnotationSet, UNKNOWN_COLOR } from "./annotations";
 import { Api, ApiError } from "./api";
-import { MaskEditor, type Point } from "./brush";
 import { DecoderHub } from "./decoders";
 import { getEmbedding, getImage, type LoadedImage } from "./images";
+import { Lookahead } from "./lookahead";
 import { type Action, type Tool, captureKeys } from "./keyboard";
 import { type BinMask, emptyMask, isEmpty } from "./mask";
 import { encodeRle } from "./rle";
 import { Renderer } from "./render";
 import { type Prediction, PromptSession, type Step, fixedCandidate } from "./session";
 import { MaskSprite } from "./sprites";
+import { Stroke } from "./stroke";
 import type { AnnotationData, AnnotationStatus, CanvasData, CanvasEvent, ClassInfo, ImageInfo, Rle } from "./types";
 import { Ui, type UiModel } from "./ui";
 import { type View, fitView, panBy, toImage, toScreen, zoomAt, zoomTo } from "./view";
@@ -33,7 +34,7 @@ type Gesture =
   | { kind: "press"; sx: number; sy: number; button: number; shift: boolean; alt: boolean; t0: number }
   | { kind: "box"; x0: number; y0: number; x1: number; y1: number; t0: number }
   | { kind: "pan"; sx: number; sy: number; view: View }
-  | { kind: "stroke"; editor: MaskEditor; sprite: MaskSprite; last: Point; points: Point[]; erase: boolean; radius: number; generation: number };
+  | { kind: "stroke"; stroke: Stroke };
 
 /** Values this canvas sent to Python: a rerun that echoes an older one (the annotator has
  * picked again since) must not undo the newer choice. */
@@ -95,13 +96,19 @@ export class CanvasApp {
   private heightStale = false; // fitHeight was asked for during a gesture
   private fixedHeight: number | null = null; // data.settings.height, CSS px
 
-  // hover preview (browser SAM only)
-  private preview: { x: number; y: number; prediction: Prediction; sprite: MaskSprite | null } | null = null;
-  private hoverWanted: { x: number; y: number; t0: number } | null = null;
-  private hoverBusy = false;
-  private hoverFlight: { x: number; y: number; prediction: Promise<Prediction> } | null = null;
-  // the decode a press started (pointer down): a click released there reuses it
-  private pressFlight: { x: number; y: number; prediction: Promise<Prediction> } | null = null;
+  // the hover preview and the press's decode (browser SAM only): clicks reuse them
+  private readonly lookahead = new Lookahead({
+    previewAllowed: () => this.previewAllowed(),
+    decodeFirstPoint: (x, y) => this.decodeFirstPoint(x, y),
+    sessionToken: () => this.session,
+    pressing: () => this.gesture.kind === "press",
+    nextFrame: () => this.nextFrame(),
+    previewColor: () => this.classColor(this.classId),
+    previewShown: (t0, answered) => {
+      this.mark("hover", t0, "browser", answered);
+      this.invalidate("overlay");
+    },
+  });
 
   message: { text: string; kind: "error" | "info" } | null = null;
   private messageTimer = 0;
@@ -179,9 +186,7 @@ export class CanvasApp {
     this.pendingAnnotations = [];
     this.chain = Promise.resolve();
     this.classChosen = false;
-    this.preview = null;
-    this.pressFlight = null;
-    this.hoverWanted = null;
+    this.lookahead.reset();
     this.hoverId = null;
     this.selectedId = data.selected_id ?? null;
     this.annotations.sync(info ? data.annotations : [], this.classes);
@@ -365,7 +370,7 @@ export class CanvasApp {
     const g = this.gesture;
     let working: MaskSprite | null = null;
     if (g.kind === "stroke") {
-      working = g.sprite;
+      working = g.stroke.sprite;
     } else {
       const mask = this.session.mask;
       const color = this.classColor(this.acceptClassId());
@@ -382,7 +387,7 @@ export class CanvasApp {
     return {
       working,
       stroking: g.kind === "stroke",
-      preview: this.preview && this.previewAllowed() ? this.preview.sprite : null,
+      preview: this.lookahead.preview && this.previewAllowed() ? this.lookahead.preview.sprite : null,
       steps: this.session.steps,
       pending: this.pendingSteps,
       drag: g.kind === "box" ? ([g.x0, g.y0, g.x1, g.y1] as [number, number, number, number]) : null,
@@ -502,7 +507,7 @@ export class CanvasApp {
     el.addEventListener("pointerup", (e) => this.onUp(e));
     el.addEventListener("pointercancel", () => {
       this.gesture = { kind: "none" };
-      this.pressFlight = null;
+      this.lookahead.endPress();
       if (this.heightStale) this.fitHeight();
       this.invalidate("overlay");
     });
@@ -511,7 +516,7 @@ export class CanvasApp {
     });
     el.addEventListener("pointerleave", () => {
       this.pointerInside = false;
-      this.hoverWanted = null;
+      this.lookahead.leave();
       if (this.hoverId !== null) {
         this.hoverId = null;
         this.invalidate("scene", "ui");
@@ -626,26 +631,26 @@ export class CanvasApp {
 
   /** Start decoding the point under a press now: a click is released ~100 ms after its press, so
    * the click's mask is (nearly) ready at pointer up. Only where the release would add the first
-   * positive point of a new object and the hover preview has not decoded it already. */
+   * positive point of a new object. */
   private decodeOnPress(x: number, y: number, shift: boolean): void {
-    this.pressFlight = null;
+    this.lookahead.endPress();
+    if (!this.positive || this.hub.status !== "ready" || this.tool !== "point") return;
+    if (!this.startsNewObject() || this.selectedId !== null) return;
+    if (!this.inside(x, y) || (!shift && this.annotations.hit(x, y, this.visibility))) return; // a press on a mask selects it
+    this.lookahead.press(Math.floor(x), Math.floor(y));
+  }
+
+  /** The browser decode of image pixel (x, y) as the first positive point of a new object. */
+  private decodeFirstPoint(x: number, y: number): Promise<Prediction> | null {
     const decoder = this.hub.decoder;
     const url = this.embeddingUrl();
     const info = this.imageInfo;
-    if (!decoder || !url || !info || !this.positive || this.hub.status !== "ready" || this.tool !== "point") return;
-    if (!this.startsNewObject() || this.selectedId !== null) return;
-    if (!this.inside(x, y) || (!shift && this.annotations.hit(x, y, this.visibility))) return; // a press on a mask selects it
-    const px = Math.floor(x);
-    const py = Math.floor(y);
-    if (this.decodeOf(px, py)) return; // the hover preview has it (or is decoding it)
-    const session = this.session;
-    const spec = session.promptWith({ kind: "point", x: px, y: py, positive: true });
-    const prediction = this.hub.embedding(url, [info.height, info.width]).then((emb) => {
+    if (!decoder || !url || !info) return null;
+    const spec = this.session.promptWith({ kind: "point", x, y, positive: true });
+    return this.hub.embedding(url, [info.height, info.width]).then((emb) => {
       if (!emb) throw new Error("no embedding for the browser decoder");
       return decoder.decode(emb, spec);
     });
-    prediction.catch(() => undefined); // a click that does not come, or that decodes itself, ignores it
-    this.pressFlight = { x: px, y: py, prediction };
   }
 
   private onMove(e: PointerEvent, sx: number, sy: number): void {
@@ -661,7 +666,7 @@ export class CanvasApp {
         const r = this.ui.overlay.getBoundingClientRect();
         return toImage(this.view, c.clientX - r.left, c.clientY - r.top);
       });
-      for (const p of points) this.continueStroke(p);
+      for (const p of points) g.stroke.to(p);
       this.invalidate("overlay");
       return;
     }
@@ -684,13 +689,13 @@ export class CanvasApp {
   private onUp(e: PointerEvent): void {
     const g = this.gesture;
     this.gesture = { kind: "none" };
-    if (g.kind !== "press") this.pressFlight = null; // the press became a drag
+    if (g.kind !== "press") this.lookahead.endPress(); // the press became a drag
     if (this.heightStale) this.fitHeight();
     if (this.ui.overlay.hasPointerCapture(e.pointerId)) this.ui.overlay.releasePointerCapture(e.pointerId);
     this.ui.stage.dataset.mode = this.space ? "pan" : this.cursorMode();
     if (g.kind === "pan") return;
     if (g.kind === "stroke") {
-      this.endStroke(g);
+      this.endStroke(g.stroke);
       return;
     }
     if (g.kind === "box") {
@@ -713,7 +718,7 @@ export class CanvasApp {
       const [x, y] = toImage(this.view, g.sx, g.sy);
       this.click(x, y, { shift: g.shift || e.shiftKey, negative: g.alt || e.altKey || g.button === 2 }, e.timeStamp);
     }
-    this.pressFlight = null;
+    this.lookahead.endPress();
   }
 
   private clampToImage(x: number, y: number): [number, number] {
@@ -769,7 +774,7 @@ export class CanvasApp {
     const session = this.session;
     const reuse = this.reusablePrediction(step);
     this.pendingSteps.push(step);
-    this.preview = null;
+    this.lookahead.dropPreview();
     this.invalidate("overlay", "ui");
     this.chain = this.chain.then(() => this.runStep(session, step, t0, reuse));
   }
@@ -778,21 +783,12 @@ export class CanvasApp {
    * same prompt (one positive point, a new object) gives the same 3 candidates. */
   private reusablePrediction(step: Step): Promise<Prediction> | null {
     if (step.kind !== "point" || !step.positive || !this.startsNewObject()) return null;
-    return this.decodeOf(step.x, step.y);
+    return this.lookahead.decodeOf(step.x, step.y);
   }
 
   /** Whether the next point starts a new object (no prompt yet, none pending, no seed mask). */
   private startsNewObject(): boolean {
     return !this.session.hasSteps && !this.session.seed && this.pendingSteps.length === 0;
-  }
-
-  /** The first-point decode of image pixel (px, py) already made or under way: the hover
-   * preview's, its flight's, or a press's; null when there is none. */
-  private decodeOf(px: number, py: number): Promise<Prediction> | null {
-    const p = this.preview;
-    if (p && p.x === px && p.y === py) return Promise.resolve(p.prediction);
-    for (const f of [this.pressFlight, this.hoverFlight]) if (f && f.x === px && f.y === py) return f.prediction;
-    return null;
   }
 
   private async runStep(session: PromptSession, step: Step, t0: number, reuse: Promise<Prediction> | null): Promise<void> {
@@ -863,41 +859,15 @@ export class CanvasApp {
       return;
     }
     const { width, height } = this.imageSize;
-    const editor = new MaskEditor(base ?? emptyMask(width, height));
     const radius = this.brushSize / 2 / this.view.scale;
-    const sprite = new MaskSprite(editor as BinMask, this.classColor(this.acceptClassId()));
-    this.preview = null;
-    this.gesture = { kind: "stroke", editor, sprite, last: [x, y], points: [[x, y]], erase, radius, generation: editor.generation };
-    this.paintSegment([x, y], [x, y]);
+    const stroke = new Stroke(base ?? emptyMask(width, height), [x, y], radius, erase, this.classColor(this.acceptClassId()));
+    this.lookahead.dropPreview();
+    this.gesture = { kind: "stroke", stroke };
     this.invalidate("overlay");
   }
 
-  private continueStroke(p: Point): void {
-    const g = this.gesture;
-    if (g.kind !== "stroke") return;
-    if (Math.hypot(p[0] - g.last[0], p[1] - g.last[1]) < g.radius * 0.25) return;
-    this.paintSegment(g.last, p);
-    g.last = p;
-    g.points.push(p);
-  }
-
-  private paintSegment(a: Point, b: Point): void {
-    const g = this.gesture;
-    if (g.kind !== "stroke") return;
-    const rect = g.editor.segment(a, b, g.radius, g.erase);
-    if (!rect) return;
-    if (g.editor.generation !== g.generation || !g.sprite.canvas) {
-      g.sprite = new MaskSprite(g.editor as BinMask, g.sprite.color);
-      g.generation = g.editor.generation;
-    } else {
-      const { x0, y0 } = g.editor;
-      g.sprite.paint(rect[0] - x0, rect[1] - y0, rect[2] - rect[0], rect[3] - rect[1]);
-    }
-  }
-
-  private endStroke(g: Extract<Gesture, { kind: "stroke" }>): void {
-    const mask = g.editor.result();
-    const step: Step = { kind: "brush", erase: g.erase, radius: g.radius, points: g.points };
+  private endStroke(stroke: Stroke): void {
+    const { step, mask } = stroke.finish();
     this.session.push(step, { candidates: [fixedCandidate(mask, null)], source: "manual" });
     this.invalidate("overlay", "ui");
   }
@@ -928,63 +898,10 @@ export class CanvasApp {
       this.invalidate("scene", "ui");
     }
     if (!this.previewAllowed() || id !== null || !this.inside(x, y)) {
-      this.hoverWanted = null;
-      if (this.preview) {
-        this.preview = null;
-        this.invalidate("overlay");
-      }
+      if (this.lookahead.stop()) this.invalidate("overlay");
       return;
     }
-    const px = Math.floor(x);
-    const py = Math.floor(y);
-    if (this.preview && this.preview.x === px && this.preview.y === py) return;
-    this.hoverWanted = { x: px, y: py, t0 };
-    void this.runHover();
-  }
-
-  private async runHover(): Promise<void> {
-    if (this.hoverBusy) return;
-    const decoder = this.hub.decoder;
-    const url = this.embeddingUrl();
-    if (!decoder || !url) return;
-    this.hoverBusy = true;
-    try {
-      await this.nextFrame(); // moves within one frame make one decode (the last position)
-      while (this.hoverWanted && this.previewAllowed()) {
-        const want = this.hoverWanted;
-        this.hoverWanted = null;
-        const info = this.imageInfo;
-        const emb = info ? await this.hub.embedding(url, [info.height, info.width]) : null;
-        if (!emb || url !== this.embeddingUrl()) break;
-        const session = this.session;
-        const spec = session.promptWith({ kind: "point", x: want.x, y: want.y, positive: true });
-        const flight = { x: want.x, y: want.y, prediction: decoder.decode(emb, spec) };
-        this.hoverFlight = flight;
-        let prediction: Prediction;
-        try {
-          prediction = await flight.prediction;
-        } finally {
-          if (this.hoverFlight === flight) {
-            this.hoverFlight = null;
-            // a press began while this decoded (it did not decode again): its click reuses this answer
-            if (this.gesture.kind === "press") this.pressFlight ??= flight;
-          }
-        }
-        if (session !== this.session || !this.previewAllowed()) break;
-        // the pointer moved on while this decoded: skip upscaling and drawing a stale preview
-        if (this.hoverWanted) continue;
-        const answered = performance.now();
-        const best = prediction.candidates[0].mask();
-        this.preview = { x: want.x, y: want.y, prediction, sprite: isEmpty(best) ? null : new MaskSprite(best, this.classColor(this.classId)) };
-        this.mark("hover", want.t0, "browser", answered);
-        this.invalidate("overlay");
-        await this.nextFrame(); // let the frame (and input) through before the next decode
-      }
-    } catch {
-      /* a failed preview is not worth a message: the click path reports errors */
-    } finally {
-      this.hoverBusy = false;
-    }
+    this.lookahead.hover(Math.floor(x), Math.floor(y), t0);
   }
 
   // ---- selection and annotation actions ------------------------------------------------
@@ -993,7 +910,7 @@ export class CanvasApp {
     if (id !== null && !this.annotations.get(id)) id = null;
     if (id === this.selectedId) return;
     this.selectedId = id;
-    this.preview = null;
+    this.lookahead.dropPreview();
     // prompts in progress are kept (Accept stores them as before); an empty session starts
     // over, so the next click refines the newly selected object
     if (!this.session.hasSteps && this.pendingSteps.length === 0) {
@@ -1056,7 +973,7 @@ export class CanvasApp {
     // the page hears of it too: a rerun still carrying the old selection (sent when the
     // object was clicked) must not select it again after this Accept
     this.select(null, true);
-    this.preview = null;
+    this.lookahead.dropPreview();
     this.mark("accept", t0, "local");
     this.invalidate("scene", "overlay", "ui");
     this.busy++;
@@ -1234,7 +1151,7 @@ export class CanvasApp {
 
   setTool(t: Tool): void {
     this.tool = t;
-    this.preview = null;
+    this.lookahead.dropPreview();
     this.ui.stage.dataset.mode = this.cursorMode();
     this.invalidate("overlay", "ui");
   }
@@ -1298,7 +1215,7 @@ export class CanvasApp {
   async idle(): Promise<void> {
     for (let i = 0; i < 100; i++) {
       await this.chain;
-      if (this.busy === 0 && this.pendingSteps.length === 0 && !this.hoverBusy) break;
+      if (this.busy === 0 && this.pendingSteps.length === 0 && !this.lookahead.busy) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     await this.nextFrame();
