@@ -59,6 +59,7 @@ bench: install  # every figure of README's Figures section (GPU rows when a GPU 
 	$(PY) benchmarks/import_export.py
 	$(PY) benchmarks/evaluation.py
 	$(PY) benchmarks/labelling.py
+	$(PY) benchmarks/canvas.py
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/models.py
 	$(PY) benchmarks/live.py

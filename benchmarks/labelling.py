@@ -25,7 +25,8 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,8 @@ def measure_cache(segmenter: Segmenter, embedding: Embedding, miss_seconds: floa
 BROWSER_SIZE = (2560, 1920)  # (H, W) of the shelf photo the browser rows label, like the issue's photos
 HOOK = "window.__studioCanvas"  # the canvas's test hook (frontend/canvas/README.md)
 PRESS_MS = 80  # how long a person holds a mouse button down in a click (about 80-120 ms)
+TRAVEL_MS = 160  # a person's pointer travel onto the object before a click
+REST_MS = 150  # the pause between the pointer's arrival and the press (aiming, deciding)
 
 
 def browser_scene(seed: int = 0) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -149,6 +152,21 @@ def browser_scene(seed: int = 0) -> tuple[np.ndarray, list[tuple[int, int]]]:
         y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
         clicks.append((int(x), int(y)))
     return image, clicks
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Debian Chromium (tests.e2e.conftest.launch_chromium), closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import launch_chromium
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def _open_label(page: Any, url: str) -> None:
@@ -220,6 +238,33 @@ def _previewed_clicks(page: Any, points: list[tuple[int, int]], n: int) -> list[
     for i in range(n):
         _, (cx, cy) = _hover(page, *points[i % len(points)])
         marks.append(_timed(page, "click", lambda cx=cx, cy=cy: page.mouse.click(cx, cy)))
+        _clear(page)
+    page.mouse.move(*_client(page, 5, 5))
+    return marks
+
+
+def _person_clicks(page: Any, points: list[tuple[int, int]], n: int, rest_ms: float) -> list[dict]:
+    """Clicks paced as a person makes them: the pointer travels from the image's corner to a
+    product in TRAVEL_MS (a move per frame), rests ``rest_ms``, holds the button PRESS_MS; the
+    click marks (from pointer up), then Esc."""
+    marks = []
+    for i in range(n):
+        page.mouse.move(*_client(page, 5, 5))
+        page.evaluate(f"() => {HOOK}.idle()")
+        (x0, y0), (x1, y1) = _client(page, 5, 5), _client(page, *points[i % len(points)])
+        moves = max(int(TRAVEL_MS / 16), 1)
+
+        def person(x0: float = x0, y0: float = y0, x1: float = x1, y1: float = y1) -> None:
+            for k in range(1, moves + 1):
+                page.mouse.move(x0 + (x1 - x0) * k / moves, y0 + (y1 - y0) * k / moves)
+                page.wait_for_timeout(16)
+            if rest_ms:
+                page.wait_for_timeout(rest_ms)
+            page.mouse.down()
+            page.wait_for_timeout(PRESS_MS)
+            page.mouse.up()
+
+        marks.append(_timed(page, "click", person))
         _clear(page)
     page.mouse.move(*_client(page, 5, 5))
     return marks
@@ -299,82 +344,82 @@ def measure_browser(n: int = 20) -> list[Row] | None:
 
     if not shutil.which("chromium"):
         return None
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.conftest import launch_chromium, running_studio
+    from tests.e2e.conftest import running_studio
 
     rows: list[Row] = []
     where = f"{n} per row, headless Chromium, 1920x2560 photo"
-    with tempfile.TemporaryDirectory(prefix="studio-bench-browser-") as tmp, sync_playwright() as playwright:
+    with tempfile.TemporaryDirectory(prefix="studio-bench-browser-") as tmp, chromium() as browser:
         folder, points = _bench_folder(Path(tmp))
         setup = ["import", "images", str(folder), "--dataset", "bench", "--classes", "box,jar,bottle", "--here"]
-        browser = launch_chromium(playwright)
-        try:
-            with running_studio(Path(tmp) / "sam", setup, worker=False, demo_images=0,
-                                env={"STUDIO_SAM_MODEL": "random-vit_b"}) as studio:
-                page = browser.new_page(viewport={"width": 1600, "height": 1100})
-                _open_label(page, studio.url)
-                page.wait_for_function(f"() => {HOOK}.decoder().status === 'ready'", timeout=180_000)
-                warm = _click(page, *points[0])  # waits for the image's embedding (SAM's encoder on the server)
-                _clear(page)
-                _wait_for_embeddings(studio.root, 2)  # the server prefetches the next photo: let it finish first
-                decoder = page.evaluate(f"() => {HOOK}.decoder()")
-                clicks = _clicks(page, points, n)
-                rows.append(("click -> mask visible, SAM vit_b in the browser", _figure(clicks, "browser"),
-                             f"{where}; onnxruntime-web WASM, {decoder['threads']} thread(s); first click "
-                             f"{warm['ms'] / 1000:.1f} s (embedding computed on the server){_split(clicks)}"))
-                pressed = [m for m in _clicks(page, points, 2 * n, PRESS_MS)][::2]  # first clicks of objects
-                rows.append((f"click held {PRESS_MS} ms (a human press) -> mask visible, SAM vit_b in the browser",
-                             _figure(pressed, "browser"),
-                             f"{where}; first clicks on products, no preview yet: the decode starts at pointer down, "
-                             f"the mark at pointer up{_split(pressed)}"))
-                previewed = _previewed_clicks(page, points, n)
-                rows.append(("click on a previewed object -> mask visible, SAM vit_b in the browser",
-                             _figure(previewed, "browser"),
-                             f"{where}; the pointer rests on the product until its hover preview shows, then clicks "
-                             f"there: the click reuses the preview's decode{_split(previewed)}"))
-                hovers = _hovers(page, points, n)
-                rows.append(("hover -> preview visible, SAM vit_b in the browser", _figure(hovers, "browser"),
-                             where + _split(hovers)))
-                decodes = [page.evaluate(f"(p) => {HOOK}.decode({{points: [p], labels: [1]}})", list(points[i % len(points)]))
-                           for i in range(n)]
-                rows.append(("SAM decode alone in the browser (3 candidates)", _figure(decodes),
-                             "window.__studioCanvas.decode: onnxruntime-web run + full-image upscaling + RLE "
-                             "of each candidate"))
-                rows.append(("SAM decoder run alone in the browser (session.run)",
-                             _figure([{"ms": d["run_ms"]} for d in decodes]),
-                             f"onnxruntime-web WASM in the canvas's worker, {decoder['threads']} thread(s): the part "
-                             "no drawing change can remove"))
+        with running_studio(Path(tmp) / "sam", setup, worker=False, demo_images=0,
+                            env={"STUDIO_SAM_MODEL": "random-vit_b"}) as studio:
+            page = browser.new_page(viewport={"width": 1600, "height": 1100})
+            _open_label(page, studio.url)
+            page.wait_for_function(f"() => {HOOK}.decoder().status === 'ready'", timeout=180_000)
+            warm = _click(page, *points[0])  # waits for the image's embedding (SAM's encoder on the server)
+            _clear(page)
+            _wait_for_embeddings(studio.root, 2)  # the server prefetches the next photo: let it finish first
+            decoder = page.evaluate(f"() => {HOOK}.decoder()")
+            clicks = _clicks(page, points, n)
+            rows.append(("click -> mask visible, SAM vit_b in the browser", _figure(clicks, "browser"),
+                         f"{where}; onnxruntime-web WASM, {decoder['threads']} thread(s); first click "
+                         f"{warm['ms'] / 1000:.1f} s (embedding computed on the server){_split(clicks)}"))
+            pressed = [m for m in _clicks(page, points, 2 * n, PRESS_MS)][::2]  # first clicks of objects
+            rows.append((f"click held {PRESS_MS} ms (a human press) -> mask visible, SAM vit_b in the browser",
+                         _figure(pressed, "browser"),
+                         f"{where}; first clicks on products, no preview yet: the decode starts at pointer down, "
+                         f"the mark at pointer up{_split(pressed)}"))
+            for rest in (0, REST_MS):
+                paced = _person_clicks(page, points, n, rest)
+                rows.append((f"a person's click (travel {TRAVEL_MS} ms, rest {rest} ms, press {PRESS_MS} ms) -> "
+                             "mask visible, SAM vit_b in the browser", _figure(paced, "browser"),
+                             f"{where}; first clicks on products, from pointer up: the hover decodes on the way "
+                             f"and the press decodes its point unless the hover has it{_split(paced)}"))
+            previewed = _previewed_clicks(page, points, n)
+            rows.append(("click on a previewed object -> mask visible, SAM vit_b in the browser",
+                         _figure(previewed, "browser"),
+                         f"{where}; the pointer rests on the product until its hover preview shows, then clicks "
+                         f"there: the click reuses the preview's decode{_split(previewed)}"))
+            hovers = _hovers(page, points, n)
+            rows.append(("hover -> preview visible, SAM vit_b in the browser", _figure(hovers, "browser"),
+                         where + _split(hovers)))
+            decodes = [page.evaluate(f"(p) => {HOOK}.decode({{points: [p], labels: [1]}})", list(points[i % len(points)]))
+                       for i in range(n)]
+            rows.append(("SAM decode alone in the browser (3 candidates)", _figure(decodes),
+                         "window.__studioCanvas.decode: onnxruntime-web run + full-image upscaling + RLE "
+                         "of each candidate"))
+            rows.append(("SAM decoder run alone in the browser (session.run)",
+                         _figure([{"ms": d["run_ms"]} for d in decodes]),
+                         f"onnxruntime-web WASM in the canvas's worker, {decoder['threads']} thread(s): the part "
+                         "no drawing change can remove"))
 
-                blocked = browser.new_page(viewport={"width": 1600, "height": 1100})
-                blocked.route("**/decoder.onnx", lambda route: route.fulfill(status=200, body=b"not an onnx file"))
-                _open_label(blocked, studio.url)
-                blocked.wait_for_function(f"() => {HOOK}.decoder().status === 'failed'", timeout=60_000)
-                served = _clicks(blocked, points, n)
-                rows.append(("click -> mask visible, SAM vit_b through the server", _figure(served, "server"),
-                             f"{where}; POST predict (decoder file refused in the browser){_split(served)}"))
-                blocked.close()
+            blocked = browser.new_page(viewport={"width": 1600, "height": 1100})
+            blocked.route("**/decoder.onnx", lambda route: route.fulfill(status=200, body=b"not an onnx file"))
+            _open_label(blocked, studio.url)
+            blocked.wait_for_function(f"() => {HOOK}.decoder().status === 'failed'", timeout=60_000)
+            served = _clicks(blocked, points, n)
+            rows.append(("click -> mask visible, SAM vit_b through the server", _figure(served, "server"),
+                         f"{where}; POST predict (decoder file refused in the browser){_split(served)}"))
+            blocked.close()
 
-                ready, saved = _accepts(page, points, n)
-                rows.append(("Accept -> ready for the next object (SAM)", _figure(ready), where))
-                rows.append(("Accept -> stored (SAM)", _figure(saved),
-                             f"{where}; random weights give noise masks: ~260 KB of RLE each"))
-                page.close()
-            with running_studio(Path(tmp) / "fallback", setup, worker=False, demo_images=0,
-                                env={"STUDIO_SAM_MODEL": "fallback"}) as studio:
-                page = browser.new_page(viewport={"width": 1600, "height": 1100})
-                _open_label(page, studio.url)
-                _click(page, *points[0])  # warm-up: the fallback's smoothing of the photo
-                _clear(page)
-                fallback = _clicks(page, points, n)
-                rows.append(("click -> mask visible, fallback (server)", _figure(fallback, "server"),
-                             f"{where}; POST predict{_split(fallback)}"))
-                ready, saved = _accepts(page, points, n)
-                rows.append(("Accept -> ready for the next object (fallback)", _figure(ready), where))
-                rows.append(("Accept -> stored (fallback)", _figure(saved), f"{where}; the server's reply applied"))
-                page.close()
-        finally:
-            browser.close()
+            ready, saved = _accepts(page, points, n)
+            rows.append(("Accept -> ready for the next object (SAM)", _figure(ready), where))
+            rows.append(("Accept -> stored (SAM)", _figure(saved),
+                         f"{where}; random weights give noise masks: ~260 KB of RLE each"))
+            page.close()
+        with running_studio(Path(tmp) / "fallback", setup, worker=False, demo_images=0,
+                            env={"STUDIO_SAM_MODEL": "fallback"}) as studio:
+            page = browser.new_page(viewport={"width": 1600, "height": 1100})
+            _open_label(page, studio.url)
+            _click(page, *points[0])  # warm-up: the fallback's smoothing of the photo
+            _clear(page)
+            fallback = _clicks(page, points, n)
+            rows.append(("click -> mask visible, fallback (server)", _figure(fallback, "server"),
+                         f"{where}; POST predict{_split(fallback)}"))
+            ready, saved = _accepts(page, points, n)
+            rows.append(("Accept -> ready for the next object (fallback)", _figure(ready), where))
+            rows.append(("Accept -> stored (fallback)", _figure(saved), f"{where}; the server's reply applied"))
+            page.close()
     return rows
 
 
