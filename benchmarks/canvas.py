@@ -44,6 +44,7 @@ def labelled_photos(folder: Path) -> Path:
     from studio.masks import encode as encode_rle
 
     source = folder / "source"
+    source.mkdir(parents=True)
     doc = DatasetDoc(classes=list(DEMO_CLASSES))
     for i, (name, (w, h)) in enumerate(PHOTOS.items()):
         image, instances = render_scene(scene_rng(i, 1), w, h)

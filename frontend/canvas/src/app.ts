@@ -132,7 +132,7 @@ export class CanvasApp {
     this.hub = new DecoderHub(data.assets, () => this.invalidate("ui"));
     this.session = new PromptSession(data.image?.id ?? 0);
     this.ui = new Ui(this.uiActions());
-    this.renderer = new Renderer(this.ui.scene, this.ui.overlay, () => this.invalidate("overlay"));
+    this.renderer = new Renderer(this.ui.scene, this.ui.overlay, (layer) => this.invalidate(layer));
     host.append(this.ui.root);
     this.listen();
     this.update(data, null);

@@ -48,13 +48,17 @@ export class Renderer {
   view: View = { scale: 1, tx: 0, ty: 0 };
   size: Size = { width: 1, height: 1 };
   dpr = 1;
-  /** Called when an outline traced after its fill (MaskSprite.outlineSoon) is ready to draw. */
+  /** Called when an outline traced after its fill (MaskSprite.outlineSoon) is ready to draw
+   * on the overlay (working mask, preview) or the scene (stored annotations). */
   readonly outlineTraced: () => void;
+  readonly sceneOutlineTraced: () => void;
 
-  constructor(scene: HTMLCanvasElement, overlay: HTMLCanvasElement, outlineTraced: () => void = () => {}) {
+  constructor(scene: HTMLCanvasElement, overlay: HTMLCanvasElement,
+              outlineTraced: (layer: "scene" | "overlay") => void = () => {}) {
     this.scene = scene;
     this.overlay = overlay;
-    this.outlineTraced = outlineTraced;
+    this.outlineTraced = () => outlineTraced("overlay");
+    this.sceneOutlineTraced = () => outlineTraced("scene");
   }
 
   /** Match the backing stores to the CSS size (true when it changed). */
@@ -120,10 +124,12 @@ export class Renderer {
       a.sprite.drawFill(ctx, alpha, this.view.scale);
     }
     for (const a of s.annotations) {
-      if (!a.sprite.canvas) continue;
+      // traced in a task of its own the first time: opening a photo with many masks shows their
+      // fills at once and each outline as it is ready (69 outlines of a 6000x4000 shelf: ~80 ms)
+      const path = a.sprite.canvas ? a.sprite.outlineSoon(this.view.scale, this.sceneOutlineTraced) : null;
+      if (!path) continue;
       const selected = a.id === s.selectedId;
       const hover = a.id === s.hoverId;
-      const path = a.sprite.outline(this.view.scale);
       const dash = a.status === "accepted" ? [] : [6, 4];
       const color = a.status === "rejected" ? "#9e9e9e" : a.sprite.color;
       if (selected) {
