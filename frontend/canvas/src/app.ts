@@ -901,7 +901,7 @@ export class CanvasApp {
       if (this.lookahead.stop()) this.invalidate("overlay");
       return;
     }
-    this.lookahead.hover(Math.floor(x), Math.floor(y), t0);
+    this.lookahead.hover(Math.floor(x), Math.floor(y), t0, this.pointer ?? undefined);
   }
 
   // ---- selection and annotation actions ------------------------------------------------

@@ -3,13 +3,19 @@
 // ~80-120 ms). A click released on a pixel decoded here, as the first positive point of a new
 // object, reuses that answer instead of decoding again: the same prompt gives the same
 // candidates. Pointer moves within one frame make one decode (the last position), one decode
-// is in flight at a time, and an answer the pointer has already left is not drawn.
+// is in flight at a time, and an answer the pointer has already left is not drawn. While the
+// pointer travels fast (a move of more than SETTLE_PX in the last SETTLE_MS) the preview waits
+// for it to slow down: a decode of a point it is passing over would only hold up the decode
+// of where it stops (the worker runs one at a time and a run cannot be cancelled).
 
 import { isEmpty } from "./mask";
 import type { Prediction } from "./session";
 import { MaskSprite } from "./sprites";
 
 type Flight = { x: number; y: number; prediction: Promise<Prediction> };
+
+export const SETTLE_PX = 8; // CSS px between two pointer moves: faster is travelling
+export const SETTLE_MS = 24; // ms without such a move: the pointer has slowed down or stopped
 
 /** What the lookahead needs of the canvas. */
 export interface LookaheadHost {
@@ -41,6 +47,8 @@ export class Lookahead {
   private wanted: { x: number; y: number; t0: number } | null = null;
   private hoverFlight: Flight | null = null;
   private pressFlight: Flight | null = null;
+  private lastMove: { sx: number; sy: number; at: number } | null = null;
+  private fastAt = -Infinity; // when the pointer last made a move of more than SETTLE_PX
 
   constructor(private readonly host: LookaheadHost) {}
 
@@ -69,8 +77,15 @@ export class Lookahead {
     this.pressFlight = null;
   }
 
-  /** The pointer is on pixel (px, py) where a preview may show: decode it (once per frame). */
-  hover(px: number, py: number, t0: number): void {
+  /** The pointer is on pixel (px, py) where a preview may show, at stage point (sx, sy) (CSS
+   * px; none: its speed is not known): decode it once it moves slowly, once per frame. */
+  hover(px: number, py: number, t0: number, screen?: { sx: number; sy: number }): void {
+    if (screen) {
+      const now = performance.now();
+      const last = this.lastMove;
+      if (last && Math.hypot(screen.sx - last.sx, screen.sy - last.sy) > SETTLE_PX) this.fastAt = now;
+      this.lastMove = { sx: screen.sx, sy: screen.sy, at: now };
+    }
     if (this.preview && this.preview.x === px && this.preview.y === py) return;
     this.wanted = { x: px, y: py, t0 };
     void this.run();
@@ -86,6 +101,7 @@ export class Lookahead {
   /** The pointer left the stage: nothing more to decode (the preview is hidden, not dropped). */
   leave(): void {
     this.wanted = null;
+    this.lastMove = null;
   }
 
   /** Forget the preview (a step was added, a stroke began, ...); true when there was one. */
@@ -108,6 +124,10 @@ export class Lookahead {
     try {
       await this.host.nextFrame(); // moves within one frame make one decode (the last position)
       while (this.wanted && this.host.previewAllowed()) {
+        if (performance.now() - this.fastAt < SETTLE_MS) {
+          await this.host.nextFrame(); // travelling: wait until the pointer slows down
+          continue;
+        }
         const want = this.wanted;
         this.wanted = null;
         const token = this.host.sessionToken();

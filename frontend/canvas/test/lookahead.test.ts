@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Lookahead, type LookaheadHost } from "../src/lookahead";
+import { Lookahead, type LookaheadHost, SETTLE_MS } from "../src/lookahead";
 import { emptyMask } from "../src/mask";
 import { type Prediction, fixedCandidate } from "../src/session";
 
@@ -98,4 +98,26 @@ test("a press elsewhere decodes its own point; another session's answer is never
   ahead.stop();
   ahead.reset();
   assert.equal(ahead.decodeOf(1, 2), null);
+});
+
+test("while the pointer travels fast nothing is decoded; where it slows down is", async () => {
+  const host = new FakeHost();
+  const ahead = new Lookahead(host);
+  ahead.hover(10, 10, 1, { sx: 0, sy: 0 });
+  ahead.hover(50, 10, 2, { sx: 40, sy: 0 }); // 40 CSS px in one move: travelling
+  await tick();
+  await tick();
+  assert.equal(host.decodes.length, 0);
+  ahead.hover(52, 10, 3, { sx: 42, sy: 0 }); // slowing down, but the fast move was just now
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS + 20));
+  assert.deepEqual(host.decodes.map((d) => [d.x, d.y]), [[52, 10]]); // once settled: one decode, of the last point
+});
+
+test("slow moves decode at once", async () => {
+  const host = new FakeHost();
+  const ahead = new Lookahead(host);
+  ahead.hover(10, 10, 1, { sx: 0, sy: 0 });
+  ahead.hover(12, 10, 2, { sx: 2, sy: 0 });
+  await tick();
+  assert.deepEqual(host.decodes.map((d) => [d.x, d.y]), [[12, 10]]);
 });
