@@ -1,7 +1,7 @@
 """Sign language: webcam -> MediaPipe keypoints (or raw frames) -> a sequence model, live; and "Teach a sign".
 
 Frames go through ``studio.live.pipeline.LivePipeline`` (drop-when-busy inference thread) running a
-``studio.live.sign.SignSession``: landmarks, the recognizer, and the clip recorder of the teach section.
+``studio.live.sign_session.SignSession``: landmarks, the recognizer, and the clip recorder of the teach section.
 """
 
 import av
@@ -13,7 +13,8 @@ from studio.errors import StudioError
 from studio.keypoints.layout import PRESETS
 from studio.live.frame_recorder import FrameRecorder
 from studio.live.landmarks import missing_landmarker_files, missing_message
-from studio.live.sign import SignSession, landmarker_layout, model_info
+from studio.live.sign import model_info
+from studio.live.sign_session import SignSession, landmarker_layout
 from studio.live.teach import (ClipRecorder, clip_counts, queue_training, recording_layout, save_clip,
                                trained_version)
 from studio.registry import list_models

@@ -18,7 +18,8 @@ from studio.errors import InvalidInput, StudioError
 from studio.keypoints.layout import HANDS126, HANDS_POSE156, frame_vector
 from studio.live.landmarks import (MEDIAPIPE_MODELS, FrameLandmarks, Landmarker, MediapipeModel, MissingLandmarker,
                                    assign_hands, missing_landmarker_files, pull_mediapipe)
-from studio.live.sign import (ClipRecognizer, SignRecognizer, SignSession, draw_sign, model_info, recognizer_for)
+from studio.live.sign import ClipRecognizer, SignRecognizer, model_info, recognizer_for
+from studio.live.sign_session import SignSession, draw_sign
 from tests.conftest import SHARED_FIXTURES, reset_studio_caches, studio_env_vars
 
 SMALL_GRU = {"hidden_dim": 32, "num_layers": 1, "dropout": 0.0}
@@ -332,7 +333,8 @@ def test_frame_cnn_versions_read_raw_frames_without_a_landmarker(studio_root: Pa
 def test_the_overlay_draws_dots_and_the_top3() -> None:
     frame = np.zeros((240, 320, 3), np.uint8)
     hand = np.tile([0.75, 0.75, 0.0], (21, 1))
-    from studio.live.sign import SignFrame, SignState
+    from studio.live.sign import SignState
+    from studio.live.sign_session import SignFrame
 
     state = SignState("ready", (("hello", 0.7), ("thanks", 0.2), ("yes", 0.1)), ("greeting", 0.9), 16, 16, 16, 8)
     assert state.lines() == ["1. hello 70%", "2. thanks 20%", "3. yes 10%", "category: greeting 90%"]
@@ -362,7 +364,7 @@ def test_the_page_shows_the_top3_beside_the_video(studio_root: Path, signs156: s
     import streamlit_webrtc
     from streamlit.testing.v1 import AppTest
 
-    import studio.live.sign as sign
+    import studio.live.sign_session as sign
     from studio.keypoints.synthetic import _pose, hand_points
     from tests.conftest import REPO
 

@@ -183,7 +183,7 @@ def test_the_page_records_clips_from_the_camera_and_queues_training(studio_env: 
     import streamlit_webrtc
     from streamlit.testing.v1 import AppTest
 
-    import studio.live.sign as sign
+    import studio.live.sign_session as sign
     from studio.config import get_settings
     from studio.jobs import get_job
     from studio.live.landmarks import FrameLandmarks
