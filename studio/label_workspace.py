@@ -62,7 +62,7 @@ from studio.labelling.protocol import (
     UpdateRequest,
     canvas_data,
 )
-from studio.labelling.session import mask_to_logits
+from studio.segment.low_res import seed_logits
 from studio.segment.base import Embedding, Prompt, Segmenter
 from studio.tables import Annotation, LabelClass
 
@@ -356,7 +356,7 @@ class LabelWorkspace:
         if ref is None:
             return None
         if isinstance(ref, MaskRef):
-            return mask_to_logits(self._mask(ref.rle, item, "predict request: mask_input.rle").astype(bool))
+            return seed_logits(self._mask(ref.rle, item, "predict request: mask_input.rle").astype(bool))
         assert isinstance(ref, PredictionRef)
         with self._lock:
             kept = self._kept.get(ref.prediction)

@@ -17,10 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-import cv2
 import numpy as np
 
-from studio.segment.base import LOW_RES, Embedding, Prediction, Prompt, Segmenter
+from studio.segment.base import Embedding, Prediction, Prompt, Segmenter
 
 MAX_HISTORY = 50  # prompt steps kept for undo (each holds its prediction)
 
@@ -43,19 +42,6 @@ class PromptStep:
     def rectangle(x0: float, y0: float, x1: float, y1: float) -> PromptStep:
         """A box from two corners in any order."""
         return PromptStep("box", box=(float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)), float(max(y0, y1))))
-
-
-def mask_to_logits(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool -> (1, 256, 256) float32 logits in SAM's low-res frame (longest side scaled
-    to 256, padded bottom/right), +8 inside and -8 outside: how an existing annotation seeds
-    a refinement."""
-    h, w = mask.shape
-    scale = LOW_RES / max(h, w)
-    nh, nw = max(int(h * scale + 0.5), 1), max(int(w * scale + 0.5), 1)
-    small = cv2.resize(mask.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST)
-    logits = np.full((1, LOW_RES, LOW_RES), -8.0, np.float32)
-    logits[0, :nh, :nw] = np.where(small > 0, 8.0, -8.0)
-    return logits
 
 
 @dataclass

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from studio.segment.base import LOW_RES, Embedding, Prediction, Prompt, Segmenter
+from studio.segment.base import Embedding, Prediction, Prompt, Segmenter
+from studio.segment.low_res import logits_to_mask, mask_to_logits
 
 FALLBACK_ID = "fallback-grabcut-v1"
 LOGIT = 10.0
@@ -374,7 +375,7 @@ class FallbackSegmenter(Segmenter):
         candidates = (candidates * 3)[:3] if multimask else candidates[:1]
         return Prediction(np.stack([c.mask for c in candidates]),
                           np.array([c.score for c in candidates], np.float32),
-                          np.stack([mask_to_logits(c.mask) for c in candidates]))
+                          np.stack([mask_to_logits(c.mask, LOGIT, "area") for c in candidates]))
 
 
 def _from_clicks(image: np.ndarray, lab: np.ndarray, fg: list[tuple[float, float]],
@@ -468,28 +469,3 @@ def _from_box(image: np.ndarray, lab: np.ndarray, box: np.ndarray, fg: list[tupl
     if flooded is not None and flooded.any():
         out.append(_Candidate(_keep_clicked(flooded, fg), 0.9))
     return out
-
-
-# --------------------------------------------------------------------------------- logits
-
-
-def _low_res_size(h: int, w: int) -> tuple[int, int]:
-    scale = LOW_RES / max(h, w)
-    return max(int(h * scale + 0.5), 1), max(int(w * scale + 0.5), 1)
-
-
-def mask_to_logits(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool -> (256, 256) float32: +10 inside, -10 outside, in SAM's low-res frame."""
-    nh, nw = _low_res_size(*mask.shape)
-    small = cv2.resize(mask.astype(np.float32), (nw, nh), interpolation=cv2.INTER_AREA)
-    logits = np.full((LOW_RES, LOW_RES), -LOGIT, np.float32)
-    logits[:nh, :nw] = np.where(small >= 0.5, LOGIT, -LOGIT)
-    return logits
-
-
-def logits_to_mask(logits: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """(256, 256) logits in SAM's low-res frame -> (H, W) bool mask (logit > 0)."""
-    h, w = image_size
-    nh, nw = _low_res_size(h, w)
-    crop = np.ascontiguousarray(logits[:nh, :nw], dtype=np.float32)
-    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR) > 0

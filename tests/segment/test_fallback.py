@@ -14,7 +14,8 @@ import pytest
 from studio.demo import render_scene, scene_rng
 from studio.errors import InvalidInput
 from studio.segment.base import Embedding, Prompt
-from studio.segment.fallback import FallbackSegmenter, logits_to_mask, mask_to_logits
+from studio.segment.fallback import FallbackSegmenter
+from studio.segment.low_res import logits_to_mask, mask_to_logits
 
 SCENES = 6
 
@@ -99,7 +100,7 @@ def test_shapes_candidates_and_logits(segmenter: FallbackSegmenter, scenes: list
     assert set(np.unique(three.logits)) <= {-10.0, 10.0}
     assert one.masks.shape == (1, 480, 640)
     assert np.array_equal(one.masks[0], three.masks[three.order[0]])
-    back = logits_to_mask(mask_to_logits(one.masks[0]), (480, 640))
+    back = logits_to_mask(mask_to_logits(one.masks[0], 10, "area"), (480, 640))
     assert iou(back, one.masks[0]) > 0.85  # 256-pixel logits are coarse, but the same object
 
 

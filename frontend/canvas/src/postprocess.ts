@@ -8,14 +8,14 @@
 // taps is > 0 (the weights are >= 0 and sum to 1), so only the output rectangle whose taps
 // reach the low-res pixels > 0 is computed: exact, and fast on a 6000x4000 photo.
 //
-// maskToLogits: studio.labelling.mask_to_logits (cv2.resize INTER_NEAREST to the longest side
+// maskToLogits: studio.segment.low_res.seed_logits (cv2.resize INTER_NEAREST to the longest side
 // 256, padded bottom/right; +8 inside, -8 outside).
 
 import { type BinMask, emptyMask, maskAt } from "./mask";
 
 export const LOW_RES = 256; // side of SAM's low-res logits
 export const IMAGE_SIDE = 1024; // SAM's encoder input side
-export const SEED_LOGIT = 8; // |logit| of mask_to_logits
+export const SEED_LOGIT = 8; // |logit| of seed_logits
 
 /** (h, w) of an image resized to longest side `side` (ResizeLongestSide.get_preprocess_shape). */
 export function resizedShape(height: number, width: number, side = IMAGE_SIDE): [number, number] {
@@ -197,7 +197,7 @@ export function upscaleLogitsReference(
   return Uint8Array.from(out, (v) => (v > 0 ? 1 : 0));
 }
 
-/** (1, 256, 256) seed logits of a mask, as studio.labelling.mask_to_logits: the mask resized
+/** (1, 256, 256) seed logits of a mask, as studio.segment.low_res.seed_logits: the mask resized
  * (cv2 INTER_NEAREST) so its longest side is 256, padded bottom/right, +8 inside, -8 outside. */
 export function maskToLogits(mask: BinMask): Float32Array {
   const h = mask.height;

@@ -1,4 +1,4 @@
-"""Writes test/golden.json: reference values from pycocotools, studio.labelling.mask_to_logits,
+"""Writes test/golden.json: reference values from pycocotools, studio.segment.low_res.seed_logits,
 PyTorch's bilinear resize (SAM's postprocess_masks) and segment-anything's ResizeLongestSide,
 for the TypeScript unit tests. Run once from the repository root (the output is checked in):
 
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from pycocotools import mask as mask_utils
 from segment_anything.utils.transforms import ResizeLongestSide
 
-from studio.labelling import mask_to_logits
+from studio.segment.low_res import seed_logits
 
 OUT = Path(__file__).with_name("golden.json")
 
@@ -79,7 +79,7 @@ def main() -> None:
         golden["rle"][name] = {"size": list(m.shape), "counts": encoded["counts"].decode("ascii"),
                                "area": int(mask_utils.area(encoded)), "bbox": [int(v) for v in mask_utils.toBbox(encoded)]}
     for name in ("disc", "pattern", "tall", "big", "first", "full"):
-        golden["mask_to_logits"][name] = rle(mask_to_logits(shapes[name])[0] > 0)
+        golden["mask_to_logits"][name] = rle(seed_logits(shapes[name])[0] > 0)
     transform = ResizeLongestSide(1024)
     for kind, (h, w) in [(0, (97, 130)), (0, (2560, 1920)), (1, (4000, 6000)), (0, (1024, 1024)), (1, (333, 500))]:
         input_size = transform.get_preprocess_shape(h, w, 1024)
