@@ -32,7 +32,7 @@ import numpy as np
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
-from studio import classes, masks
+from studio import masks
 from studio.config import get_settings
 from studio.datasets import get_dataset, resolve_stored_path
 from studio.db import get_row, session_scope
@@ -201,16 +201,6 @@ def next_in_queue(items: list[ImageItem], current_id: int | None, step: int = 1,
 
 
 # ---- classes (moved to studio.classes) ------------------------------------------------
-
-def list_classes(dataset: str) -> list[LabelClass]:
-    """Kept for ``studio.label_workspace`` until it calls :func:`studio.classes.list_classes`."""
-    return classes.list_classes(dataset=dataset)
-
-
-def add_class(dataset: str, name: str, color: str | None = None) -> LabelClass:
-    """Kept for ``studio.label_workspace`` until it calls :func:`studio.classes.add_class`."""
-    return classes.add_class(dataset=dataset, name=name, color=color)
-
 
 # ---- one image -------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from studio import annotations as ann
+from studio import classes as class_ops
 from studio import masks
 from studio.errors import InvalidInput, NotFound
 from studio.labelling.protocol import AcceptRequest, CreateClassRequest, PredictRequest, UpdateRequest
@@ -146,7 +147,7 @@ def test_bad_masks_classes_and_images_are_refused_with_nothing_written(workspace
         ws.accept(accept_body(ws, np.zeros((h, w), bool)))
 
     ingest_doc(generate_demo(tmp_path / "other", n_images=1, seed=3), dataset="other")
-    foreign_class = ann.list_classes("other")[0].id
+    foreign_class = class_ops.list_classes(dataset="other")[0].id
     foreign_image = ann.image_queue("other")[0].id
     with pytest.raises(InvalidInput, match="not a class of this image's dataset"):
         ws.accept(AcceptRequest.from_json({"image_id": ws.item.id, "class_id": foreign_class,

@@ -200,7 +200,7 @@ def score_classification(predictor: Any, data: SplitData, progress: ProgressFn, 
 def score_sequence(predictor: Any, clips: SequenceSplit, progress: ProgressFn) -> Scores:
     """Gloss (and category) metrics of a sequence model over the clips of a split: keypoint
     clips resampled to the model's sequence length, or raw-frame clips prepared as its training
-    prepared validation clips (studio.training.frames.clip_input)."""
+    prepared validation clips (studio.training.frames.prepared_clip)."""
     from studio.evaluation import classification_metrics
 
     version = predictor.version
@@ -233,14 +233,14 @@ def score_sequence(predictor: Any, clips: SequenceSplit, progress: ProgressFn) -
         def prepare(frames: np.ndarray) -> np.ndarray:
             return resample(frames, length)
     else:
-        from studio.training.frames import clip_input
+        from studio.training.frames import prepared_clip
 
         size = int(predictor.prep.get("image_size") or config.get("image_size") or 64)
         mean = tuple(predictor.prep.get("mean") or (0.485, 0.456, 0.406))
         std = tuple(predictor.prep.get("std") or (0.229, 0.224, 0.225))
 
         def prepare(frames: np.ndarray) -> np.ndarray:
-            return clip_input(frames, length, size, mean, std)
+            return prepared_clip(frames, length, size, mean, std)
     count = len(clips.clips)
     probs = np.zeros((count, len(names)), np.float32)
     cat_probs = np.zeros((count, len(categories)), np.float32) if categories else None

@@ -41,7 +41,7 @@ def clip_tensor(frames: np.ndarray, length: int, size: int) -> np.ndarray:
     return out
 
 
-def clip_input(frames: np.ndarray, length: int, size: int, mean: tuple[float, ...],
+def prepared_clip(frames: np.ndarray, length: int, size: int, mean: tuple[float, ...],
                std: tuple[float, ...]) -> np.ndarray:
     """(T, H, W, 3) uint8 clip -> (length, 3, size, size) float32: :func:`clip_tensor`, then / 255
     and normalised with ``mean`` / ``std`` (what a validation item of :class:`FrameClipDataset` is;

@@ -153,6 +153,7 @@ def wait_until(condition, what: str, timeout: float = 30) -> None:  # noqa: ANN0
 
 def test_label_a_folder_of_photos_from_scratch(browser, studio: LiveStudio, photos, db: None) -> None:  # noqa: ANN001
     from studio import annotations as ann
+    from studio import classes as class_ops
     from studio import masks
 
     _, truth = photos
@@ -164,7 +165,7 @@ def test_label_a_folder_of_photos_from_scratch(browser, studio: LiveStudio, phot
         page.get_by_role("heading", name="Label").wait_for()
         page.wait_for_function(f"() => {HOOK} && {HOOK}.ready()", timeout=120_000)
         image_id = page.evaluate(f"() => {HOOK}.imageId()")
-        assert ann.image_queue("photos")[0].id == image_id and ann.list_classes("photos") == []
+        assert ann.image_queue("photos")[0].id == image_id and class_ops.list_classes(dataset="photos") == []
 
         # classes from the UI: the page's first-class prompt, then the canvas's own input
         page.get_by_text("add your first class", exact=False).first.wait_for()
@@ -176,7 +177,7 @@ def test_label_a_folder_of_photos_from_scratch(browser, studio: LiveStudio, phot
             page.locator(".sc-class-input").fill(name)
             page.locator(".sc-class-input").press("Enter")
             page.wait_for_function(f"(n) => {HOOK}.state().classes.length === n", arg=1 + ("jar", "bottle").index(name) + 1)
-        classes = {c.name: c.id for c in ann.list_classes("photos")}
+        classes = {c.name: c.id for c in class_ops.list_classes(dataset="photos")}
         assert list(classes) == ["box", "jar", "bottle"]
 
         # 1. a click (class 1, right after the click)

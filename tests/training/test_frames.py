@@ -128,11 +128,11 @@ def test_frame_cnn_gru_learns_the_motion_of_synthetic_clips(data: Path) -> None:
     assert evaluation.summary["keypoint_dataset"] == "motions (data v1)" and evaluation.image_count == 12
     assert evaluation.summary["accuracy"] == pytest.approx(outcome.result.best_metric, abs=1e-6)  # as training scored it
     assert np.asarray(evaluation.confusion).sum() == 12
-    from studio.training.frames import FrameClipDataset, clip_input, clip_tensor  # evaluation's input = a val item
+    from studio.training.frames import FrameClipDataset, clip_tensor, prepared_clip  # evaluation's input = a val item
 
     clip, mean, std = moving_square("grow", rng), (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
     item = FrameClipDataset(clip_tensor(clip, 8, 16)[None], np.array([0]), np.array([-1]), mean, std)[0][0]
-    np.testing.assert_allclose(clip_input(clip, 8, 16, mean, std), item.numpy(), atol=1e-6)
+    np.testing.assert_allclose(prepared_clip(clip, 8, 16, mean, std), item.numpy(), atol=1e-6)
 
     recognizer = ClipRecognizer.for_version(version.name, alpha=1.0)  # the live path reads the same version
     assert (recognizer.size, recognizer.window) == (16, 8)

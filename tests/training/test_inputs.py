@@ -48,13 +48,14 @@ def test_a_dataset_without_classes_is_refused_before_any_snapshot(studio_env: di
 
 def test_classes_without_accepted_annotations_are_refused(studio_env: dict[str, str], tmp_path: Path) -> None:
     from studio import annotations as ann
+    from studio import classes as class_ops
     from studio.training.inputs import fix_dataset_version
     from studio.transfer import import_dataset
 
     report = import_dataset(fmt="images", source=_photos(tmp_path / "photos"), dataset="photos", classes=["can", "jar"])
     assert report.classes_added == ["can", "jar"]  # --classes: created with the import, in one transaction
     image = ann.image_queue("photos")[0]
-    can = next(c for c in ann.list_classes("photos") if c.name == "can")
+    can = next(c for c in class_ops.list_classes(dataset="photos") if c.name == "can")
     mask = np.zeros((48, 64), bool)
     mask[10:20, 10:30] = True
     ann.add_annotation(image_id=image.id, class_id=can.id, mask=mask, source="manual", status="draft")
