@@ -13,7 +13,7 @@ from studio.errors import StudioError
 from studio.keypoints.layout import PRESETS
 from studio.live.frame_recorder import FrameRecorder
 from studio.live.landmarks import missing_landmarker_files, missing_message
-from studio.live.sign import model_info
+from studio.live.sign import sign_model_info
 from studio.live.sign_session import SignSession, landmarker_layout
 from studio.live.teach import (ClipRecorder, clip_counts, queue_training, recording_layout, save_clip,
                                trained_version)
@@ -35,7 +35,7 @@ choice = left.selectbox("Sign model version", [*names, NONE], key="sign_model")
 ref = None if choice == NONE else choice
 teach = right.toggle("Teach a sign (record clips)", key="sign_teach", value=not names)
 try:
-    info = model_info(ref) if ref else None
+    info = sign_model_info(ref) if ref else None
 except StudioError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()

@@ -133,7 +133,7 @@ def _training_window(config: dict[str, Any], sequence_length: int) -> int:
     return max(2, int(np.median(lengths))) if lengths else sequence_length
 
 
-def model_info(ref: Any) -> SignModelInfo:
+def sign_model_info(ref: Any) -> SignModelInfo:
     """Glosses, categories, layout and window of a sequence model version (id, name or row)."""
     from studio.inference import as_version, version_preprocessing
     from studio.keypoints.layout import get_layout, layout_for_dim
@@ -289,7 +289,7 @@ class SignRecognizer(_Smoothed):
         min_hand_frames)."""
         from studio.inference import load_predictor
 
-        info = model_info(ref)
+        info = sign_model_info(ref)
         if info.input_kind != "keypoints":
             raise InvalidInput(f"{info.name} reads raw frames ({info.architecture}); use ClipRecognizer")
         predictor = load_predictor(info.name, runtime=runtime, device=device)
@@ -356,7 +356,7 @@ class ClipRecognizer(_Smoothed):
                     **options: Any) -> ClipRecognizer:
         from studio.inference import load_predictor
 
-        info = model_info(ref)
+        info = sign_model_info(ref)
         if info.input_kind != "clip":
             raise InvalidInput(f"{info.name} reads keypoints ({info.architecture}); use SignRecognizer")
         predictor = load_predictor(info.name, runtime=runtime, device=device)
@@ -395,7 +395,7 @@ def recognizer_for(ref: Any, *, runtime: str = "torch", device: str | None = Non
     """The recognizer that fits the version: keypoints -> SignRecognizer, raw frames -> ClipRecognizer.
     ``device`` None: where one prediction is fastest, measured (``studio.live.placement``: a tiny
     classifier is often faster on the CPU than on a GPU; without CUDA it is the CPU)."""
-    info = model_info(ref)
+    info = sign_model_info(ref)
     kind = info.input_kind
     cls = ClipRecognizer if kind == "clip" else SignRecognizer
     if kind == "clip":

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from studio.live.landmarks import FrameLandmarks, Landmarker, draw_landmarks, to_vector
-from studio.live.sign import ClipRecognizer, SignRecognizer, SignState, model_info, recognizer_for
+from studio.live.sign import ClipRecognizer, SignRecognizer, SignState, recognizer_for, sign_model_info
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class SignSession:
         if landmarker is None:
             layout = landmarker_layout([getattr(recognizer, "layout", None), getattr(recorder, "layout", None)])
             landmarker = Landmarker(layout) if layout is not None else None
-        name = model_info(ref).name if ref is not None else "teach"
+        name = sign_model_info(ref).name if ref is not None else "teach"
         return cls(recognizer, landmarker, recorder, name)
 
     @property

@@ -18,7 +18,7 @@ from studio.errors import InvalidInput, StudioError
 from studio.keypoints.layout import HANDS126, HANDS_POSE156, frame_vector
 from studio.live.landmarks import (MEDIAPIPE_MODELS, FrameLandmarks, Landmarker, MediapipeModel, MissingLandmarker,
                                    assign_hands, missing_landmarker_files, pull_mediapipe)
-from studio.live.sign import ClipRecognizer, SignRecognizer, model_info, recognizer_for
+from studio.live.sign import ClipRecognizer, SignRecognizer, recognizer_for, sign_model_info
 from studio.live.sign_session import SignSession, draw_sign
 from tests.conftest import SHARED_FIXTURES, reset_studio_caches, studio_env_vars
 
@@ -170,7 +170,7 @@ def test_real_recorded_gestures_fed_frame_by_frame(gestures126: str) -> None:
     from studio.inference import load_predictor
     from studio.keypoints.dataset import version_info
 
-    info = model_info(gestures126)
+    info = sign_model_info(gestures126)
     assert (info.layout.name, info.sequence_length, info.window) == ("hands126", 16, 16)
     assert [p.name for p in missing_landmarker_files(info.layout)] == ["hand_landmarker.task"]  # no pose needed
     predictor = load_predictor(gestures126)
@@ -316,7 +316,7 @@ def test_frame_cnn_versions_read_raw_frames_without_a_landmarker(studio_root: Pa
     from studio.live.video import moving_scene_frames
 
     ref = _register_clip_model(studio_root)
-    info = model_info(ref)
+    info = sign_model_info(ref)
     assert (info.input_kind, info.image_size, info.sequence_length, info.layout) == ("clip", 32, 6, None)
     session = SignSession.for_version(ref)  # no .task files exist: none are needed
     assert isinstance(session.recognizer, ClipRecognizer) and session.landmarker is None
@@ -350,7 +350,7 @@ def test_a_non_sequence_version_is_refused() -> None:
     unet = ModelVersion(name="unet_resnet18_shelves_v1.0.0_20260101", task="semantic", architecture="unet",
                         classes=[{"name": "box", "index": 1}], folder="semantic/x")
     with pytest.raises(InvalidInput, match="is a semantic model; the sign demo needs a sequence model"):
-        model_info(unet)
+        sign_model_info(unet)
 
 
 def test_the_page_shows_the_top3_beside_the_video(studio_root: Path, signs156: str,
