@@ -12,7 +12,7 @@ from studio.errors import StudioError
 from studio.jobs import enqueue, list_jobs
 from studio.jobs.kinds import TrainSpec
 from studio.naming import data_version_short
-from studio.nets import list_models, model_info
+from studio.nets import list_architectures, model_info
 from studio.nets.classical import ARCHITECTURES as CLASSICAL
 from studio.training.config import TrainConfig
 from studio_ui.widgets import training_job_panel
@@ -50,7 +50,7 @@ with left:
     version = st.selectbox("Dataset version", [None, *reversed(versions)], key="train_version",
                            format_func=lambda v: "snapshot now (when the job starts)" if v is None else data_version_short(v),
                            help="Training reads an immutable snapshot, never the live dataset.")
-    architectures = list_models(task)
+    architectures = list_architectures(task)
     if task == "sequence":  # raw-frame models read clip datasets, keypoint models keypoint datasets
         reads_frames = dataset in frame_datasets
         architectures = [a for a in architectures if (a in frame_clips.CLIP_ARCHITECTURES) == reads_frames]

@@ -20,7 +20,7 @@ sequence           sign_transformer, sign_gru  none                             
 =================  ==============  ==========================================  ===========================
 
 ``model_info(name)`` gives each contract, ``preprocessing(name, backbone)`` the dict saved as
-``preprocessing.json``; ``list_models(task)`` the names. Unknown names and backbones are an
+``preprocessing.json``; ``list_architectures(task)`` the names. Unknown names and backbones are an
 ``InvalidInput`` naming the known ones. Nothing downloads weights: ``pretrained=True`` reads a
 local file under ``<models_dir>/pretrained/`` (see ``studio.nets.pretrained``) and says which
 file to put where when it is missing.
@@ -43,11 +43,11 @@ from studio.nets.registry import (
     create_model,
     crop_padding,
     image_to_tensor,
-    list_models,
+    list_architectures,
     model_info,
     pad_to_multiple,
     preprocessing,
-    register_model,
+    register_architecture,
     resolve_backbone,
 )
 from studio.nets.yolo import Instance, as_yolo, predict_instances
@@ -63,12 +63,12 @@ __all__ = [
     "create_model",
     "crop_padding",
     "image_to_tensor",
-    "list_models",
+    "list_architectures",
     "model_info",
     "pad_to_multiple",
     "predict_instances",
     "preprocessing",
-    "register_model",
+    "register_architecture",
     "resolve_backbone",
 ]
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from studio.errors import InvalidInput
 from studio.nets import pretrained as weights_files
-from studio.nets.registry import image_input, register_model
+from studio.nets.registry import image_input, register_architecture
 
 OUTPUT = "(B, num_classes) float32 logits"
 # the final classifier layer of each torchvision model (replaced for num_classes, never loaded; what the
@@ -68,7 +68,7 @@ class SmallCNN(nn.Module):
         return self.classifier(self.dropout(self.pool(self.features(x)).flatten(1)))
 
 
-@register_model("small_cnn", task="classification", input=image_input(min_size=16), output=OUTPUT)
+@register_architecture("small_cnn", task="classification", input=image_input(min_size=16), output=OUTPUT)
 def small_cnn(*, num_classes: int, backbone: None, pretrained: bool | Path, channels: tuple[int, ...] = (16, 32, 64, 128),
               dropout: float = 0.1) -> nn.Module:
     """A small CNN (four conv blocks by default) for tiny datasets and quick tests; no pretrained weights."""
@@ -102,7 +102,7 @@ def _register_torchvision(name: str, description: str, dropout_default: float | 
         def build(*, num_classes: int, backbone: None, pretrained: bool | Path) -> nn.Module:
             return _torchvision(name, num_classes, pretrained)
     build.__name__ = build.__qualname__ = name
-    register_model(name, task="classification", input=image_input(min_size=32), output=OUTPUT,
+    register_architecture(name, task="classification", input=image_input(min_size=32), output=OUTPUT,
                    pretrained=_TV_PRETRAINED.format(name=name), description=description)(build)
 
 

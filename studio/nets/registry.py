@@ -2,7 +2,7 @@
 
 Modelled on timm's ``_registry.py`` / ``_factory.py``::
 
-    @register_model("unet", task="semantic", backbones=("resnet18", ...), default_backbone="resnet34",
+    @register_architecture("unet", task="semantic", backbones=("resnet18", ...), default_backbone="resnet34",
                     input=image_input(size_multiple=32), output="(B, num_classes, H, W) float32 logits")
     def unet(*, num_classes: int, backbone: str, pretrained: bool | Path, in_channels: int = 3) -> nn.Module: ...
 
@@ -132,7 +132,7 @@ _REGISTRY: dict[str, ModelInfo] = {}
 _loaded = False
 
 
-def register_model(name: str, *, task: str, input: InputSpec, output: str, backbones: tuple[str, ...] = (),
+def register_architecture(name: str, *, task: str, input: InputSpec, output: str, backbones: tuple[str, ...] = (),
                    default_backbone: str | None = None, pretrained: str | None = None,
                    size_multiple: Callable[[dict[str, Any]], int] | None = None,
                    description: str | None = None) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -143,9 +143,9 @@ def register_model(name: str, *, task: str, input: InputSpec, output: str, backb
     inconsistent backbone list is a programming error (ValueError at import).
     """
     if task not in TASKS:
-        raise ValueError(f"register_model({name!r}): task {task!r} is not one of {TASKS}")
+        raise ValueError(f"register_architecture({name!r}): task {task!r} is not one of {TASKS}")
     if backbones and default_backbone not in backbones:
-        raise ValueError(f"register_model({name!r}): default backbone {default_backbone!r} not in {backbones}")
+        raise ValueError(f"register_architecture({name!r}): default backbone {default_backbone!r} not in {backbones}")
 
     def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
@@ -154,7 +154,7 @@ def register_model(name: str, *, task: str, input: InputSpec, output: str, backb
         params = inspect.signature(fn).parameters
         for common in ("num_classes", "backbone", "pretrained"):
             if common not in params:
-                raise ValueError(f"register_model({name!r}): the builder must take {common!r}")
+                raise ValueError(f"register_architecture({name!r}): the builder must take {common!r}")
         options = {k: p.default for k, p in params.items()
                    if k not in ("num_classes", "backbone", "pretrained") and p.kind is p.KEYWORD_ONLY}
         doc = (description or (fn.__doc__ or name).strip().splitlines()[0]).strip()
@@ -180,7 +180,7 @@ def _closest(value: str, known: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def list_models(task: str | None = None) -> list[str]:
+def list_architectures(task: str | None = None) -> list[str]:
     """Registered names, sorted; only those of ``task`` when given (InvalidInput for an unknown task)."""
     _ensure_registered()
     if task is not None:

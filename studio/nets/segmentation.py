@@ -24,7 +24,7 @@ from torch import nn
 
 from studio.errors import InvalidInput
 from studio.nets import pretrained as weights_files
-from studio.nets.registry import image_input, register_model
+from studio.nets.registry import image_input, register_architecture
 
 ENCODERS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet-b0")
 # classifier keys a published ImageNet file has and an smp encoder (which drops its head) does not
@@ -43,7 +43,7 @@ def _load_encoder(model: nn.Module, backbone: str, pretrained: bool | Path) -> N
                             skip_prefixes=_ENCODER_HEAD_KEYS[backbone])
 
 
-@register_model("unet", task="semantic", backbones=ENCODERS, default_backbone="resnet34",
+@register_architecture("unet", task="semantic", backbones=ENCODERS, default_backbone="resnet34",
                 input=image_input(size_multiple=32, min_size=32), output=OUTPUT, pretrained=_PRETRAINED_DOC)
 def unet(*, num_classes: int, backbone: str, pretrained: bool | Path, decoder_attention: bool = False) -> nn.Module:
     """U-Net (smp.Unet) with an ImageNet-style encoder; skip connections at strides 2-16.
@@ -62,7 +62,7 @@ def _deeplab_multiple(options: dict) -> int:
     return int(options.get("output_stride", 16))
 
 
-@register_model("deeplabv3plus", task="semantic", backbones=ENCODERS, default_backbone="resnet34",
+@register_architecture("deeplabv3plus", task="semantic", backbones=ENCODERS, default_backbone="resnet34",
                 input=image_input(size_multiple=16, min_size=32), output=OUTPUT, pretrained=_PRETRAINED_DOC,
                 size_multiple=_deeplab_multiple)
 def deeplabv3plus(*, num_classes: int, backbone: str, pretrained: bool | Path, output_stride: int = 16,

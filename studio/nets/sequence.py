@@ -27,7 +27,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from studio.errors import InvalidInput
 from studio.nets.classification import conv_blocks
-from studio.nets.registry import clip_input, keypoints_input, register_model
+from studio.nets.registry import clip_input, keypoints_input, register_architecture
 
 OUTPUT = ('{"gloss": (B, num_classes) float32 logits, "category": (B, num_categories) float32 logits}; '
           '"category" only when num_categories > 0')
@@ -259,7 +259,7 @@ class FrameCNNGRU(nn.Module):
         return self.heads(self.encoder(feats, lengths, pad))
 
 
-@register_model("sign_transformer", task="sequence", input=keypoints_input(), output=OUTPUT)
+@register_architecture("sign_transformer", task="sequence", input=keypoints_input(), output=OUTPUT)
 def sign_transformer(*, num_classes: int, backbone: None, pretrained: bool | Path, num_categories: int | None = None,
                      input_dim: int = 156, emb_dim: int = 128, num_heads: int = 4, num_layers: int = 2,
                      ff_dim: int | None = None, dropout: float = 0.1, max_len: int = 256, positions: str = "learned",
@@ -269,7 +269,7 @@ def sign_transformer(*, num_classes: int, backbone: None, pretrained: bool | Pat
                            num_heads, num_layers, ff_dim, dropout, max_len, positions, pooling)
 
 
-@register_model("sign_gru", task="sequence", input=keypoints_input(), output=OUTPUT)
+@register_architecture("sign_gru", task="sequence", input=keypoints_input(), output=OUTPUT)
 def sign_gru(*, num_classes: int, backbone: None, pretrained: bool | Path, num_categories: int | None = None,
              input_dim: int = 156, hidden_dim: int = 128, num_layers: int = 2, bidirectional: bool = True,
              dropout: float = 0.1) -> nn.Module:
@@ -278,7 +278,7 @@ def sign_gru(*, num_classes: int, backbone: None, pretrained: bool | Path, num_c
                    bidirectional, dropout)
 
 
-@register_model("frame_cnn_gru", task="sequence", input=clip_input(min_size=8), output=OUTPUT)
+@register_architecture("frame_cnn_gru", task="sequence", input=clip_input(min_size=8), output=OUTPUT)
 def frame_cnn_gru(*, num_classes: int, backbone: None, pretrained: bool | Path, num_categories: int | None = None,
                   channels: tuple[int, ...] = (16, 32, 64), hidden_dim: int = 128, num_layers: int = 1,
                   bidirectional: bool = True, dropout: float = 0.1) -> nn.Module:

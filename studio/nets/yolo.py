@@ -32,7 +32,7 @@ from torch import nn
 
 from studio.errors import InvalidInput
 from studio.nets import pretrained as weights_files
-from studio.nets.registry import image_input, register_model
+from studio.nets.registry import image_input, register_architecture
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
@@ -102,7 +102,7 @@ def _load_pretrained(model: nn.Module, size: str, pretrained: bool | Path) -> No
     model.load_state_dict(matched, strict=False)
 
 
-@register_model("yolov8-seg", task="instance", backbones=SIZES, default_backbone="n",
+@register_architecture("yolov8-seg", task="instance", backbones=SIZES, default_backbone="n",
                 input=image_input(size_multiple=32, min_size=32, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
                 output=OUTPUT, pretrained="ultralytics weights from <models_dir>/pretrained/yolov8<size>-seg.pt "
                 "(trusted-only pickle) or a state_dict there")

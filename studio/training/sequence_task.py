@@ -169,9 +169,9 @@ def _version(config: TrainConfig):  # noqa: ANN202
 
 
 def _check_architecture(config: TrainConfig) -> None:
-    from studio.nets import list_models, model_info
+    from studio.nets import list_architectures, model_info
 
-    names = [n for n in list_models("sequence") if model_info(n).input.kind == "keypoints"]
+    names = [n for n in list_architectures("sequence") if model_info(n).input.kind == "keypoints"]
     if config.architecture not in names:
         raise InvalidInput(f"architecture {config.architecture!r} does not read keypoint sequences; expected one of "
                            f"{', '.join(names)}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from studio.nets import create_model, list_models, model_info
+from studio.nets import create_model, list_architectures, model_info
 from studio.nets.classification import HEAD_PREFIXES
 
 SEED_BACKBONES = ("vgg16", "resnet50", "resnet101", "densenet121", "mobilenet_v2", "efficientnet_b0",
@@ -20,7 +20,7 @@ SEED_BACKBONES = ("vgg16", "resnet50", "resnet101", "densenet121", "mobilenet_v2
 
 @pytest.mark.parametrize("name", sorted(HEAD_PREFIXES))
 def test_every_torchvision_classifier_has_its_head_where_the_studio_says(name: str) -> None:
-    assert name in list_models("classification") and model_info(name).pretrained
+    assert name in list_architectures("classification") and model_info(name).pretrained
     with torch.device("meta"):
         model = create_model(name, num_classes=7)
     head = {k: v for k, v in model.state_dict().items() if k.startswith(HEAD_PREFIXES[name])}
@@ -29,7 +29,7 @@ def test_every_torchvision_classifier_has_its_head_where_the_studio_says(name: s
 
 
 def test_the_seed_backbones_are_all_there() -> None:
-    assert set(SEED_BACKBONES) <= set(list_models("classification"))
+    assert set(SEED_BACKBONES) <= set(list_architectures("classification"))
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_b1"])

@@ -17,11 +17,11 @@ from studio.nets import (
     create_model,
     crop_padding,
     image_to_tensor,
-    list_models,
+    list_architectures,
     model_info,
     pad_to_multiple,
     preprocessing,
-    register_model,
+    register_architecture,
 )
 from studio.nets.registry import image_input
 
@@ -35,16 +35,16 @@ EXPECTED_BY_TASK = {
 
 
 @pytest.mark.parametrize("task", sorted(EXPECTED_BY_TASK))
-def test_list_models_by_task(task: str) -> None:
-    assert list_models(task) == EXPECTED_BY_TASK[task]
-    assert all(model_info(name).task == task for name in list_models(task))
+def test_list_architectures_by_task(task: str) -> None:
+    assert list_architectures(task) == EXPECTED_BY_TASK[task]
+    assert all(model_info(name).task == task for name in list_architectures(task))
 
 
-def test_list_models_all_and_tables_task_enum() -> None:
+def test_list_architectures_all_and_tables_task_enum() -> None:
     from studio.tables import Task
 
-    assert list_models() == sorted(n for names in EXPECTED_BY_TASK.values() for n in names)
-    assert list_models(Task.instance) == ["yolov8-seg"]  # the enum works as the string
+    assert list_architectures() == sorted(n for names in EXPECTED_BY_TASK.values() for n in names)
+    assert list_architectures(Task.instance) == ["yolov8-seg"]  # the enum works as the string
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ def test_list_models_all_and_tables_task_enum() -> None:
         (lambda: create_model("small_cnn", num_classes=0), ["num_classes must be an integer >= 1, got 0"]),
         (lambda: create_model("small_cnn", num_classes=2.0), ["num_classes must be an integer >= 1, got 2.0"]),
         # an unknown task
-        (lambda: list_models("detection"), ["task 'detection'", "semantic, instance, classification, sequence"]),
+        (lambda: list_architectures("detection"), ["task 'detection'", "semantic, instance, classification, sequence"]),
         # a model without pretrained weights asked for them
         (lambda: create_model("sign_gru", num_classes=3, pretrained=True), ["sign_gru has no pretrained weights"]),
         # a pretrained path that does not exist
@@ -101,7 +101,7 @@ def test_backbone_defaults_and_own_name() -> None:
 
 def test_duplicate_registration_is_refused() -> None:
     with pytest.raises(ValueError, match="registered twice"):
-        @register_model("unet", task="semantic", input=image_input(), output="-")
+        @register_architecture("unet", task="semantic", input=image_input(), output="-")
         def again(*, num_classes: int, backbone: None, pretrained: bool) -> torch.nn.Module:
             raise AssertionError
 
