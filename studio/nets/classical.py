@@ -34,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from studio.errors import InvalidInput
-from studio.nets.classical_features import FEATURES, batch_features, check_images, check_size, feature_count
+from studio.nets.classical_features import FEATURES, batch_features, check_images, checked_image_size, feature_count
 
 FORMAT = "studio.classical/2"
 Kind = Literal["svm", "forest"]
@@ -70,7 +70,7 @@ class ClassicalClassifier:
                  max_depth: int | None = None, random_state: int = 0, n_jobs: int = 1):
         if kind not in ("svm", "forest"):
             raise InvalidInput(f"kind: expected 'svm' or 'forest', got {kind!r}")
-        self.image_size = check_size(image_size)
+        self.image_size = checked_image_size(image_size)
         if not (isinstance(C, (int, float)) and C > 0):
             raise InvalidInput(f"C: expected a positive number, got {C!r}")
         if isinstance(n_estimators, bool) or not isinstance(n_estimators, int) or n_estimators < 1:

@@ -37,7 +37,7 @@ def feature_count(image_size: int) -> int:
     return (cells - 1) ** 2 * 4 * _ORIENTATIONS + _LBP_BINS + _HUE_BINS + _SAT_BINS + _VAL_BINS
 
 
-def check_size(image_size: Any) -> int:
+def checked_image_size(image_size: Any) -> int:
     """``image_size`` as an int; InvalidInput unless a multiple of 16 >= 16."""
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 16 \
             or image_size % 16:
@@ -143,7 +143,7 @@ def batch_features(images: list[np.ndarray], image_size: int = 64, *, workers: i
     """list of (H, W, 3) uint8 RGB -> (N, F) float32 features (see the module docstring), computed in
     chunks of 128 images on a thread pool (``workers``: default the CPU count, at most 4).
     ``progress(done, total)`` is called after each chunk."""
-    size = check_size(image_size)
+    size = checked_image_size(image_size)
     check_images(images)
     chunks = [list(images[i: i + _CHUNK]) for i in range(0, len(images), _CHUNK)]
     workers = max(1, min(workers or min(4, os.cpu_count() or 1), len(chunks)))
@@ -167,4 +167,4 @@ def image_features(image: np.ndarray, image_size: int = 64) -> np.ndarray:
     return batch_features([image], image_size, workers=1)[0]
 
 
-__all__ = ["FEATURES", "batch_features", "check_images", "check_size", "feature_count", "image_features", "resized"]
+__all__ = ["FEATURES", "batch_features", "check_images", "checked_image_size", "feature_count", "image_features", "resized"]
