@@ -11,6 +11,8 @@ the pointer). Each row is the canvas's own main-thread time per drawn frame (sce
 overlay + controls, ``window.__studioCanvas.frames()``) beside a 60 fps frame's budget
 (16.7 ms), and the share of frames over it. The peer is that budget: the old canvas
 (streamlit-image-coordinates) had no zoom or pan and drew no annotations to compare with.
+Then SAM's postprocess in the browser (a mask's 256 x 256 low-res logits upscaled to the photo,
+what every click and preview pays), for a large smooth object and for noise (random weights).
 Every process the benchmark starts ends when it ends.
 """
 
@@ -121,6 +123,22 @@ def gestures(page: Any, width: int, height: int, steps: int) -> list[tuple[str, 
     return rows
 
 
+def upscale_rows(page: Any, runs: int = 7) -> list[tuple[str, str]]:
+    """Median ms of the canvas's upscale of low-res logits to a photo: a smooth blob (one large
+    object) and noise (a sign change at every low-res pixel)."""
+    i, j = np.mgrid[0:256, 0:256]
+    blob = (12 - ((i - 90) ** 2 + (j - 128) ** 2) / 200).astype(np.float32)
+    noise = np.random.default_rng(0).uniform(-1, 1, (256, 256)).astype(np.float32)
+    rows = []
+    for what, logits in (("a large object (smooth logits)", blob), ("noise (random weights)", noise)):
+        for h, w in ((2560, 1920), (4000, 6000)):
+            out = page.evaluate(f"([l, size, runs]) => {HOOK}.upscale(l, size, runs)",
+                                [logits.ravel().tolist(), [h, w], runs])
+            rows.append((f"SAM mask upscale to {w}x{h}, {what}",
+                         f"median {out['ms']:6.1f} ms of {runs}  ({out['pixels'] / 1e6:.1f} Mpx in the mask)"))
+    return rows
+
+
 def measure(steps: int) -> list[tuple[str, str]]:
     import shutil
 
@@ -161,6 +179,7 @@ def measure(steps: int) -> list[tuple[str, str]]:
                 opened = frames_during(page, next_photo)
                 rows.append((f"N: the next photo shown with its masks (from {where})",
                              f"{1000 * (time.perf_counter() - started):.0f} ms to idle; {figure(opened)}"))
+            rows += upscale_rows(page)
             page.close()
     return rows
 

@@ -6,7 +6,10 @@
 // Both resizes are separable, so each output row (column) is a weighted sum of at most four
 // low-res rows (columns): "taps". An output pixel can only be > 0 when one of its low-res
 // taps is > 0 (the weights are >= 0 and sum to 1), so only the output rectangle whose taps
-// reach the low-res pixels > 0 is computed: exact, and fast on a 6000x4000 photo.
+// reach the low-res pixels > 0 is computed: exact, and fast on a 6000x4000 photo. Inside that
+// rectangle, an output pixel whose taps all read values of one sign has that sign (a convex
+// combination): only pixels whose taps straddle a sign change (the mask's edge) are computed,
+// the rest are filled by runs, so a large mask costs its outline, not its area.
 //
 // maskToLogits: studio.segment.low_res.seed_logits (cv2.resize INTER_NEAREST to the longest side
 // 256, padded bottom/right; +8 inside, -8 outside).
@@ -43,6 +46,10 @@ export interface AxisTaps {
   idx: Int32Array;
   wt: Float64Array;
   maxSource: number; // largest low-res index any output reads
+  lo: Int32Array; // per output index: smallest low-res index it reads (weight > 0); nondecreasing
+  hi: Int32Array; // per output index: largest; nondecreasing
+  firstReaching: Int32Array; // per low-res index j (0..LOW_RES): first output index with hi >= j
+  lastFrom: Int32Array; // per low-res index j: last output index with lo <= j (-1: none)
 }
 
 const tapCache = new Map<string, AxisTaps>();
@@ -75,7 +82,30 @@ export function axisTaps(cropSize: number, outSize: number): AxisTaps {
     }
     for (; t < 4; t++) idx[o * 4 + t] = idx[o * 4]; // weight 0
   }
-  const taps = { idx, wt, maxSource };
+  const lo = new Int32Array(outSize);
+  const hi = new Int32Array(outSize);
+  for (let o = 0; o < outSize; o++) {
+    let a = LOW_RES;
+    let b = -1;
+    for (let t = 0; t < 4; t++) {
+      if (wt[o * 4 + t] <= 0) continue;
+      a = Math.min(a, idx[o * 4 + t]);
+      b = Math.max(b, idx[o * 4 + t]);
+    }
+    lo[o] = a;
+    hi[o] = b;
+  }
+  const firstReaching = new Int32Array(LOW_RES + 1);
+  const lastFrom = new Int32Array(LOW_RES + 1);
+  for (let j = 0, o = 0; j <= LOW_RES; j++) {
+    while (o < outSize && hi[o] < j) o++;
+    firstReaching[j] = o;
+  }
+  for (let j = LOW_RES, o = outSize - 1; j >= 0; j--) {
+    while (o >= 0 && lo[o] > j) o--;
+    lastFrom[j] = o;
+  }
+  const taps = { idx, wt, maxSource, lo, hi, firstReaching, lastFrom };
   if (tapCache.size > 16) tapCache.clear();
   tapCache.set(key, taps);
   return taps;
@@ -147,6 +177,15 @@ export function upscaleLogits(
     }
   }
   const row = new Float64Array(LOW_RES);
+  const exact = (out: number, x: number): void => {
+    const k = x * 4;
+    const v =
+      cols.wt[k] * row[cols.idx[k]] +
+      cols.wt[k + 1] * row[cols.idx[k + 1]] +
+      cols.wt[k + 2] * row[cols.idx[k + 2]] +
+      cols.wt[k + 3] * row[cols.idx[k + 3]];
+    if (v > 0) data[out + x] = 1;
+  };
   for (let y = ya; y <= yb; y++) {
     // one output row's vertical mix of the low-res rows, on the columns that matter
     for (let j = ja; j <= jb; j++) {
@@ -155,14 +194,18 @@ export function upscaleLogits(
       row[j] = s;
     }
     const out = (y - ya) * w - xa;
-    for (let x = xa; x <= xb; x++) {
-      const k = x * 4;
-      const v =
-        cols.wt[k] * row[cols.idx[k]] +
-        cols.wt[k + 1] * row[cols.idx[k + 1]] +
-        cols.wt[k + 2] * row[cols.idx[k + 2]] +
-        cols.wt[k + 3] * row[cols.idx[k + 3]];
-      if (v > 0) data[out + x] = 1;
+    // walk the sign changes of the mix: between p and p + 1 it changes, so the output columns
+    // reading both (lastFrom / firstReaching) are computed; the columns between are one sign
+    let x = xa;
+    for (let p = ja; p <= jb; p++) {
+      if (p < jb && row[p] > 0 === row[p + 1] > 0) continue;
+      const from = p < jb ? Math.max(cols.firstReaching[p + 1], xa) : xb + 1; // first mixed column
+      if (from > x && row[cols.lo[x]] > 0) data.fill(1, out + x, out + Math.min(from, xb + 1));
+      if (p === jb) break;
+      const to = Math.min(cols.lastFrom[p], xb); // last mixed column
+      for (let m = Math.max(from, x); m <= to; m++) exact(out, m);
+      x = Math.max(x, to + 1);
+      if (x > xb) break;
     }
   }
   return { width: W, height: H, x0: xa, y0: ya, w, h, data };

@@ -3,8 +3,9 @@
 
 import type { CanvasApp } from "./app";
 import type { RequestRecord } from "./api";
+import { maskArea } from "./mask";
 import { encodeRle } from "./rle";
-import { upscaleLogits } from "./postprocess";
+import { resizedShape, upscaleLogits } from "./postprocess";
 import { getEmbedding } from "./images";
 import type { Timing, TimingKind } from "./timing";
 import type { CanvasEvent, Rle } from "./types";
@@ -44,6 +45,9 @@ export interface StudioCanvasHook {
   requests(): RequestRecord[];
   frames(): { at: number; ms: number; scene: boolean }[];
   decode(prompt: DecodePrompt): Promise<DecodeResult>;
+  /** Time SAM's postprocess of `lowres` (256 * 256 logits) to an H x W image (benchmarks):
+   * median ms of `runs`, and the mask's pixel count. */
+  upscale(lowres: number[], imageSize: [number, number], runs: number): { ms: number; pixels: number };
 }
 
 const hooks = new WeakMap<CanvasApp, StudioCanvasHook>();
@@ -142,6 +146,20 @@ export function installHook(app: CanvasApp): StudioCanvasHook {
       const masks = logits.map((l) => encodeRle(upscaleLogits(l, emb.inputSize, emb.imageSize)));
       decodes.push(logits);
       return { id: decodes.length - 1, masks, scores: indices.map((k) => raw.scores[k]), ms: performance.now() - t0, run_ms: raw.ms };
+    },
+    upscale: (lowres, imageSize, runs) => {
+      const logits = Float32Array.from(lowres);
+      const input = resizedShape(imageSize[0], imageSize[1]);
+      const times: number[] = [];
+      let pixels = 0;
+      for (let i = 0; i < Math.max(runs, 1); i++) {
+        const t0 = performance.now();
+        const mask = upscaleLogits(logits, input, imageSize);
+        times.push(performance.now() - t0);
+        pixels = maskArea(mask);
+      }
+      times.sort((a, b) => a - b);
+      return { ms: times[times.length >> 1], pixels };
     },
   };
   hooks.set(app, hook);

@@ -34,6 +34,17 @@ test("the bbox-limited upscale equals the two-pass reference", () => {
   }
 });
 
+test("the edge-only upscale equals the reference on noise (a sign change at every pixel) and on stripes", () => {
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  const noise = Float32Array.from({ length: 256 * 256 }, random);
+  const stripes = Float32Array.from({ length: 256 * 256 }, (_, k) => ((k % 256) % 9 < 4 ? 3 : -2) + ((k >> 8) % 7 === 0 ? -6 : 0));
+  for (const [logits, size] of [[noise, [700, 530]], [stripes, [1280, 960]], [noise, [37, 1000]], [stripes, [256, 256]]] as [Float32Array, [number, number]][]) {
+    const input = resizedShape(size[0], size[1]);
+    assert.deepEqual(toFull(upscaleLogits(logits, input, size)), upscaleLogitsReference(logits, input, size), `${size}`);
+  }
+});
+
 test("upscaleLogits of all-negative logits is empty; a single positive low-res pixel stays local", () => {
   const neg = new Float32Array(256 * 256).fill(-1);
   assert.equal(upscaleLogits(neg, [768, 1024], [3000, 4000]).w, 0);
@@ -43,7 +54,7 @@ test("upscaleLogits of all-negative logits is empty; a single positive low-res p
   assert.ok(Math.abs(m.x0 - 50.5 * 4 * (4000 / 1024)) < 30);
 });
 
-test("maskToLogits equals studio.labelling.mask_to_logits (cv2 INTER_NEAREST)", () => {
+test("maskToLogits equals studio.segment.low_res.seed_logits (cv2 INTER_NEAREST)", () => {
   for (const [name, counts] of Object.entries(golden.mask_to_logits as Record<string, string>)) {
     const logits = maskToLogits(shape(name));
     const positive = new Uint8Array(256 * 256);
