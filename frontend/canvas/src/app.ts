@@ -649,6 +649,7 @@ export class CanvasApp {
     const spec = this.session.promptWith({ kind: "point", x, y, positive: true });
     return this.hub.embedding(url, [info.height, info.width]).then((emb) => {
       if (!emb) throw new Error("no embedding for the browser decoder");
+      if (url !== this.embeddingUrl()) throw new Error("another image or segmenter meanwhile"); // the click decodes itself
       return decoder.decode(emb, spec);
     });
   }
