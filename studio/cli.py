@@ -188,7 +188,7 @@ def _import(fmt: str, source: Path, dataset: str, link: bool, split: Optional[st
     _ensure_db()
     names: tuple[str, ...] = ()
     if classes:
-        from studio.classes import parse_class_list
+        from studio.class_names import parse_class_list
 
         names = tuple(parse_class_list(classes))
     spec = ImportSpec(format=fmt, source=source, dataset=dataset, link=link, split=split,  # type: ignore[arg-type]

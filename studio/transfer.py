@@ -114,7 +114,7 @@ def import_dataset(*, fmt: str, source: Path, dataset: str, link: bool = False, 
 
 def _add_class_names(doc: DatasetDoc, names: list[str]) -> None:
     """Append ``names`` missing from ``doc.classes`` (validated; indexes after the doc's own)."""
-    from studio.classes import clean_class_name
+    from studio.class_names import clean_class_name
 
     known = {c.name for c in doc.classes}
     next_index = max((c.index for c in doc.classes), default=0) + 1

@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from studio import classes as core
+from studio.class_names import MAX_NAME_LENGTH
 from studio.colors import contrast_outline, next_color
 from studio.errors import StudioError
 
@@ -73,7 +74,7 @@ def add_class_form(dataset: str, *, key: str, on_change: OnChange = None, label:
         return f"Added class {made.name!r} (index {made.index})."
 
     left, middle, right = st.columns([4, 1, 2], vertical_alignment="bottom")
-    left.text_input(label, key=name_key, placeholder="e.g. cereal box", max_chars=core.MAX_NAME_LENGTH)
+    left.text_input(label, key=name_key, placeholder="e.g. cereal box", max_chars=MAX_NAME_LENGTH)
     middle.color_picker("Colour", key=color_key)
     _button(right, "Add class", "add", "add", key, on_change, add, type="primary")
 
@@ -147,7 +148,7 @@ def _edit_controls(dataset: str, rows: list[core.ClassSummary], key: str, on_cha
         return f"Removed class {report.removed!r}.{moved}"
 
     left, right = st.columns(2, vertical_alignment="bottom")
-    left.text_input("New name", key=name_key, placeholder=chosen.name, max_chars=core.MAX_NAME_LENGTH)
+    left.text_input("New name", key=name_key, placeholder=chosen.name, max_chars=MAX_NAME_LENGTH)
     _button(right, "Rename", "rename", "edit", key, on_change, rename)
     left, right = st.columns(2, vertical_alignment="bottom")
     left.color_picker("Colour", value=chosen.color, key=color_key)

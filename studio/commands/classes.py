@@ -41,7 +41,8 @@ def _add(dataset: DatasetArg,
          color: Annotated[Optional[str], typer.Option("--color", help="'#rrggbb' (one class only); default: the "
                                                       "first palette colour the dataset does not use")] = None) -> None:
     """Add classes (refused if one exists already, ignoring case); they get the next indexes."""
-    from studio.classes import add_classes, parse_class_list
+    from studio.class_names import parse_class_list
+    from studio.classes import add_classes
 
     ensure_db()
     parsed = [name for text in names for name in parse_class_list(text)]
@@ -73,7 +74,8 @@ def _reorder(dataset: DatasetArg,
              names: Annotated[list[str], typer.Argument(help="every class except the background, in the new "
                                                              "order (names or comma lists)")]) -> None:
     """Set the display order (the Label page's 1-9 keys); indexes in masks do not change."""
-    from studio.classes import parse_class_list, reorder_classes
+    from studio.class_names import parse_class_list
+    from studio.classes import reorder_classes
 
     ensure_db()
     order = [name for text in names for name in parse_class_list(text)]
