@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.labelling import HOOK, _client, _open_label, chromium  # noqa: E402
+from benchmarks.labelling import HOOK, chromium, client_point, open_label  # noqa: E402
 
 PHOTOS = {"a_1920x2560.jpg": (1920, 2560), "b_6000x4000.jpg": (6000, 4000)}  # name: (W, H)
 BUDGET_MS = 1000 / 60
@@ -78,7 +78,7 @@ def figure(values: list[float]) -> str:
 def gestures(page: Any, width: int, height: int, steps: int) -> list[tuple[str, list[float]]]:
     """The timed gestures on the open photo (W x H): (what, frame ms)."""
     mouse = page.mouse
-    cx, cy = _client(page, width / 2, height / 2)
+    cx, cy = client_point(page, width / 2, height / 2)
     page.keyboard.press("f")
     page.evaluate(f"() => {HOOK}.idle()")
     rows = []
@@ -110,8 +110,8 @@ def gestures(page: Any, width: int, height: int, steps: int) -> list[tuple[str, 
 
     rows.append(("space-drag pan, zoomed in", frames_during(page, drag)))
     page.keyboard.press("f")
-    x0, y0 = _client(page, width * 0.05, height * 0.1)
-    x1, y1 = _client(page, width * 0.95, height * 0.9)
+    x0, y0 = client_point(page, width * 0.05, height * 0.1)
+    x1, y1 = client_point(page, width * 0.95, height * 0.9)
 
     def sweep() -> None:
         mouse.move(x0, y0)
@@ -157,7 +157,7 @@ def measure(steps: int) -> list[tuple[str, str]]:
         with running_studio(Path(tmp) / "studio", setup, worker=False, demo_images=0,
                             env={"STUDIO_SAM_MODEL": "fallback"}) as studio:
             page = browser.new_page(viewport={"width": 1600, "height": 1100})
-            _open_label(page, studio.url)
+            open_label(page, studio.url)
             os.environ.update(studio_env_vars(studio.root))  # read the studio's database here
             reset_studio_caches()
             sizes = {i.id: (i.width, i.height) for i in ann.image_queue("review")}

@@ -169,7 +169,7 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-def _open_label(page: Any, url: str) -> None:
+def open_label(page: Any, url: str) -> None:
     page.goto(f"{url}/label")
     page.wait_for_function(f"() => {HOOK} && {HOOK}.ready()", timeout=120_000)
 
@@ -191,14 +191,14 @@ def _timed(page: Any, kind: str, action: Callable[[], None], timeout_ms: float =
                          before)
 
 
-def _client(page: Any, x: float, y: float) -> tuple[float, float]:
+def client_point(page: Any, x: float, y: float) -> tuple[float, float]:
     cx, cy = page.evaluate(f"([x, y]) => {HOOK}.toClient(x, y)", [x, y])
     return float(cx), float(cy)
 
 
 def _click(page: Any, x: float, y: float, press_ms: float = 0) -> dict:
     """A click at image pixel (x, y) (the pointer jumps there), held down ``press_ms``; its mark."""
-    cx, cy = _client(page, x, y)
+    cx, cy = client_point(page, x, y)
     return _timed(page, "click", lambda: page.mouse.click(cx, cy, delay=press_ms))
 
 
@@ -225,9 +225,9 @@ def _clicks(page: Any, points: list[tuple[int, int]], n: int, press_ms: float = 
 def _hover(page: Any, x: float, y: float, steps: int = 1) -> tuple[dict, tuple[float, float]]:
     """Leave the object, wait until the canvas is idle, move onto image pixel (x, y) in ``steps``
     moves: the preview's mark and the client point the pointer rests on."""
-    page.mouse.move(*_client(page, 5, 5))
+    page.mouse.move(*client_point(page, 5, 5))
     page.evaluate(f"() => {HOOK}.idle()")
-    cx, cy = _client(page, x, y)
+    cx, cy = client_point(page, x, y)
     return _timed(page, "hover", lambda: page.mouse.move(cx, cy, steps=steps), 30_000), (cx, cy)
 
 
@@ -239,7 +239,7 @@ def _previewed_clicks(page: Any, points: list[tuple[int, int]], n: int) -> list[
         _, (cx, cy) = _hover(page, *points[i % len(points)])
         marks.append(_timed(page, "click", lambda cx=cx, cy=cy: page.mouse.click(cx, cy)))
         _clear(page)
-    page.mouse.move(*_client(page, 5, 5))
+    page.mouse.move(*client_point(page, 5, 5))
     return marks
 
 
@@ -249,9 +249,9 @@ def _person_clicks(page: Any, points: list[tuple[int, int]], n: int, rest_ms: fl
     click marks (from pointer up), then Esc."""
     marks = []
     for i in range(n):
-        page.mouse.move(*_client(page, 5, 5))
+        page.mouse.move(*client_point(page, 5, 5))
         page.evaluate(f"() => {HOOK}.idle()")
-        (x0, y0), (x1, y1) = _client(page, 5, 5), _client(page, *points[i % len(points)])
+        (x0, y0), (x1, y1) = client_point(page, 5, 5), client_point(page, *points[i % len(points)])
         moves = max(int(TRAVEL_MS / 16), 1)
 
         def person(x0: float = x0, y0: float = y0, x1: float = x1, y1: float = y1) -> None:
@@ -266,14 +266,14 @@ def _person_clicks(page: Any, points: list[tuple[int, int]], n: int, rest_ms: fl
 
         marks.append(_timed(page, "click", person))
         _clear(page)
-    page.mouse.move(*_client(page, 5, 5))
+    page.mouse.move(*client_point(page, 5, 5))
     return marks
 
 
 def _hovers(page: Any, points: list[tuple[int, int]], n: int) -> list[dict]:
     """Pointer moves onto products (no click, two steps each): the preview marks."""
     marks = [_hover(page, *points[i % len(points)], steps=2)[0] for i in range(n)]
-    page.mouse.move(*_client(page, 5, 5))
+    page.mouse.move(*client_point(page, 5, 5))
     return marks
 
 
@@ -283,7 +283,7 @@ def _accepts(page: Any, points: list[tuple[int, int]], n: int) -> tuple[list[dic
     for i in range(n):
         x, y = points[i % len(points)]
         _clear(page)
-        cx, cy = _client(page, x, y)
+        cx, cy = client_point(page, x, y)
         page.keyboard.down("Shift")  # a point even where an earlier round left a mask
         _timed(page, "click", lambda cx=cx, cy=cy: page.mouse.click(cx, cy))
         page.keyboard.up("Shift")
@@ -354,7 +354,7 @@ def measure_browser(n: int = 20) -> list[Row] | None:
         with running_studio(Path(tmp) / "sam", setup, worker=False, demo_images=0,
                             env={"STUDIO_SAM_MODEL": "random-vit_b"}) as studio:
             page = browser.new_page(viewport={"width": 1600, "height": 1100})
-            _open_label(page, studio.url)
+            open_label(page, studio.url)
             page.wait_for_function(f"() => {HOOK}.decoder().status === 'ready'", timeout=180_000)
             warm = _click(page, *points[0])  # waits for the image's embedding (SAM's encoder on the server)
             _clear(page)
@@ -395,7 +395,7 @@ def measure_browser(n: int = 20) -> list[Row] | None:
 
             blocked = browser.new_page(viewport={"width": 1600, "height": 1100})
             blocked.route("**/decoder.onnx", lambda route: route.fulfill(status=200, body=b"not an onnx file"))
-            _open_label(blocked, studio.url)
+            open_label(blocked, studio.url)
             blocked.wait_for_function(f"() => {HOOK}.decoder().status === 'failed'", timeout=60_000)
             served = _clicks(blocked, points, n)
             rows.append(("click -> mask visible, SAM vit_b through the server", _figure(served, "server"),
@@ -410,7 +410,7 @@ def measure_browser(n: int = 20) -> list[Row] | None:
         with running_studio(Path(tmp) / "fallback", setup, worker=False, demo_images=0,
                             env={"STUDIO_SAM_MODEL": "fallback"}) as studio:
             page = browser.new_page(viewport={"width": 1600, "height": 1100})
-            _open_label(page, studio.url)
+            open_label(page, studio.url)
             _click(page, *points[0])  # warm-up: the fallback's smoothing of the photo
             _clear(page)
             fallback = _clicks(page, points, n)
